@@ -1,0 +1,22 @@
+# gendyn workflow: train with recording -> analyses -> figures -> report.
+# Table of contents only; rules live in workflow/rules/, logic in src/gendyn.
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+report: "workflow/report/workflow.rst"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/train.smk"
+include: "workflow/rules/figures.smk"
+
+
+rule all:
+    input:
+        all_targets(),
+    default_target: True

@@ -1,0 +1,3 @@
+from gendyn.cli import main
+
+raise SystemExit(main())

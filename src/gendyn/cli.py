@@ -1,0 +1,255 @@
+"""The ``gendyn`` command line: one subcommand per workflow stage.
+
+    gendyn train RUN_CONFIG OUT_DIR      train one run (resumes after a kill)
+    gendyn info RUN_H5                   summarise a run
+    gendyn validate CONFIG [CONFIG ...]  validate workflow config files (merged in order)
+    gendyn expand CONFIG OUT_ROOT        write runs.csv and run configs without Snakemake
+    gendyn plot curves RUN_H5 PREFIX     training-curves figure (PDF + PNG)
+
+``run-config`` and ``runs-table`` are used by the Snakemake rules to write the files
+derived from the workflow configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+__all__ = ["main"]
+
+logger = logging.getLogger("gendyn")
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+
+
+def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Snakemake's merge of config files: nested dicts merge, other values replace."""
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _load_configs(paths: list[str]) -> dict[str, Any]:
+    from gendyn.config import load_yaml, validate_config
+
+    merged: dict[str, Any] = {}
+    for p in paths:
+        merged = _merge(merged, load_yaml(p))
+    return validate_config(merged, source=" + ".join(paths))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from gendyn.config import read_run_config
+    from gendyn.train import train_run
+
+    cfg = read_run_config(args.run_config)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.data_root and not cfg["data"].get("root"):
+        cfg["data"]["root"] = args.data_root
+    from gendyn.data import check_data_available
+
+    check_data_available(cfg["data"])
+    train_run(cfg, Path(args.out_dir), device=args.device, force=args.force)
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    import h5py
+    import numpy as np
+
+    from gendyn import store
+
+    path = Path(args.run_h5)
+    if path.is_dir():
+        path = path / store.RUN_FILE
+    attrs = store.check_run_file(path, require_complete=False)
+    cfg = json.loads(attrs["config"])
+    print(f"{path}")
+    print(f"  format {attrs['gendyn_format']}, gendyn {attrs.get('gendyn_version')}, torch {attrs.get('torch_version')}")
+    print(f"  status {attrs.get('status')}" + (f", DIVERGED at step {attrs.get('diverged_step')}" if int(attrs.get("diverged", 0)) else ""))
+    print(f"  experiment {attrs.get('experiment')!r}, run {attrs.get('run')!r}, seed {attrs.get('seed')}, device {attrs.get('device')}")
+    d, m, t = cfg["data"], cfg["model"], cfg["training"]
+    length = f"{t['epochs']} epochs" if t.get("epochs") else f"{t['steps']} steps"
+    print(f"  data {d['name']} ({attrs.get('n_train')} train / {attrs.get('n_test')} test), input {tuple(int(s) for s in attrs['input_shape'])}, {attrs.get('n_classes')} classes")
+    model_desc = ", ".join(f"{k}={v}" for k, v in m.items() if k != "name")
+    print(f"  model {m['name']} ({model_desc})")
+    print(f"  training {t['optimizer']} lr={t['lr']} batch={t['batch_size']} {length} loss={t['loss']} ({attrs.get('total_steps')} steps)")
+    with h5py.File(path, "r") as f:
+        met = f["metrics"]
+        n_steps = met["step"].shape[0]
+        print(f"  metrics: {n_steps} rows, variables: {', '.join(k for k in met if k != 'step')[:300]}")
+        if n_steps:
+            last = {k: met[k][-1] for k in ("train_acc", "test_acc", "train_loss", "test_loss") if k in met}
+            print(
+                f"  final (step {int(met['step'][-1])}): "
+                + ", ".join(f"{k}={float(v):.4f}" for k, v in last.items())
+            )
+        n_img = f["tracked"]["index"].shape[0]
+        splits = [s.decode() if isinstance(s, bytes) else s for s in f["tracked"]["split"][:]]
+        print(f"  tracked images: {n_img} ({splits.count('train')} train, {splits.count('test')} test)")
+        for gname in ("masks", "activations"):
+            if gname not in f:
+                continue
+            g = f[gname]
+            layers = json.loads(attrs["layers"])
+            n_rec = g["record"].shape[0]
+            steps = g["step"][:]
+            total_bytes = sum(g[name].id.get_storage_size() for name in layers if name in g)
+            span = f"steps {int(steps[0])}..{int(steps[-1])}" if n_rec else "empty"
+            print(f"  /{gname}: {n_rec} records ({span}), {len(layers)} layers, {total_bytes / 2**20:.2f} MiB")
+            for name in layers:
+                a = {k: store.attr_value(x) for k, x in g[name].attrs.items()}
+                shape = tuple(int(s) for s in np.atleast_1d(a["unit_shape"]))
+                print(f"    {name:<24s} module {a['module']:<22s} units {int(a['n_units']):>9d}  shape {shape}")
+    ckpt = path.parent / store.CHECKPOINT_FILE
+    if ckpt.exists():
+        steps = store.checkpoint_steps(ckpt)
+        print(f"  checkpoints: {len(steps)} ({ckpt.stat().st_size / 2**20:.2f} MiB)")
+    print(f"  size {path.stat().st_size / 2**20:.2f} MiB")
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from gendyn.config import active_experiments, expand_experiment
+
+    cfg = _load_configs(args.configs)
+    for name in active_experiments(cfg):
+        runs = expand_experiment(name, cfg["experiments"][name], data_root=cfg.get("data_root"))
+        print(f"{name}: {len(runs)} run(s): {', '.join(r for r, _, _ in runs)}")
+    return 0
+
+
+def cmd_expand(args: argparse.Namespace) -> int:
+    from gendyn.config import active_experiments, expand_experiment, write_run_config, write_runs_table
+
+    cfg = _load_configs(args.configs)
+    root = Path(args.out_root)
+    for name in active_experiments(cfg):
+        runs = expand_experiment(name, cfg["experiments"][name], data_root=cfg.get("data_root"))
+        write_runs_table(runs, root / name / "runs.csv")
+        for rid, _, rcfg in runs:
+            write_run_config(rcfg, root / name / "runs" / rid / "config.yaml")
+        print(f"{root / name}: {len(runs)} run(s)")
+    return 0
+
+
+def cmd_run_config(args: argparse.Namespace) -> int:
+    from gendyn.config import validate_run, write_run_config
+
+    write_run_config(validate_run(json.loads(args.json)), Path(args.out))
+    return 0
+
+
+def cmd_runs_table(args: argparse.Namespace) -> int:
+    from gendyn.config import write_runs_table
+
+    rows = json.loads(args.json)
+    write_runs_table([(r["run"], r["swept"], None) for r in rows], Path(args.out))
+    return 0
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    import xarray as xr
+
+    from gendyn import store
+    from gendyn.figures import save_figure, training_curves
+
+    path = Path(args.run_h5)
+    attrs = store.check_run_file(path)
+    metrics = xr.open_dataset(path, group="metrics", engine="h5netcdf").load()
+    title = f"{attrs.get('experiment', '')} / {attrs.get('run', '')}"
+    log_x: Any = {"auto": "auto", "true": True, "false": False}[args.log_x]
+    fig = training_curves(metrics, title=title, x_axis=args.x_axis, log_x=log_x, attrs=attrs)
+    save_figure(fig, Path(args.prefix), dpi=args.dpi)
+    return 0
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="gendyn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("-v", "--verbose", action="count", default=1, help="more log output (-vv: debug)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("train", help="train one run with recording (resumes after a kill)")
+    s.add_argument("run_config", help="resolved run config (runs/{run}/config.yaml)")
+    s.add_argument("out_dir", help="run directory; receives run.h5 and checkpoints.h5")
+    s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="override training.device")
+    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    s.add_argument("--data-root", default=None, help="data.root if the config has none")
+    s.add_argument("--force", action="store_true", help="retrain even if a complete run.h5 exists")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("info", help="summarise a run.h5")
+    s.add_argument("run_h5", help="run.h5 or run directory")
+    s.set_defaults(func=cmd_info)
+
+    s = sub.add_parser("validate", help="validate workflow config files (merged in order) and list the runs")
+    s.add_argument("configs", nargs="+")
+    s.set_defaults(func=cmd_validate)
+
+    s = sub.add_parser("expand", help="write runs.csv and run configs of the active experiments")
+    s.add_argument("configs", nargs="+")
+    s.add_argument("--out-root", default="results")
+    s.set_defaults(func=cmd_expand)
+
+    s = sub.add_parser("run-config", help=argparse.SUPPRESS)
+    s.add_argument("json")
+    s.add_argument("out")
+    s.set_defaults(func=cmd_run_config)
+
+    s = sub.add_parser("runs-table", help=argparse.SUPPRESS)
+    s.add_argument("json")
+    s.add_argument("out")
+    s.set_defaults(func=cmd_runs_table)
+
+    s = sub.add_parser("plot", help="figures")
+    psub = s.add_subparsers(dest="figure", required=True)
+    c = psub.add_parser("curves", help="training curves of one run (PDF + PNG)")
+    c.add_argument("run_h5")
+    c.add_argument("prefix", help="output path without extension")
+    c.add_argument("--dpi", type=int, default=150)
+    c.add_argument("--x-axis", choices=["step", "epoch"], default="step")
+    c.add_argument("--log-x", choices=["auto", "true", "false"], default="auto")
+    c.set_defaults(func=cmd_plot)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    from gendyn.config import ConfigError
+    from gendyn.store import StoreError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ConfigError, StoreError, FileNotFoundError, KeyError) as e:
+        msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
+        print(f"gendyn {args.command}: error: {msg}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        from gendyn.train import TrainingDiverged
+
+        if isinstance(e, TrainingDiverged):
+            print(f"gendyn {args.command}: error: {e}", file=sys.stderr)
+            return 3
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,365 @@
+"""Configuration: schema validation with defaults, sweep expansion, run ids.
+
+The schema (``schemas/config.schema.yaml``, also linked as ``workflow/schemas/``) is the one
+source of truth for keys, types, defaults and allowed values. :func:`validate_config`
+checks a whole workflow configuration before any job runs; :func:`validate_run` checks one
+resolved run (what ``gendyn train`` reads). Both fill defaults and raise
+:class:`ConfigError` naming the key, the bad value and the allowed values.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import logging
+import re
+from collections.abc import Iterable, Mapping
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+__all__ = [
+    "ConfigError",
+    "load_yaml",
+    "validate_config",
+    "validate_run",
+    "expand_experiment",
+    "active_experiments",
+    "run_id",
+    "config_hash",
+    "read_run_config",
+    "write_run_config",
+    "write_runs_table",
+    "SECTIONS",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Sections of a run that a sweep may vary.
+SECTIONS = ("data", "model", "training", "recording")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, of the wrong type or not allowed."""
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The configuration schema (JSON schema, draft 2020-12) as a dict."""
+    text = resources.files("gendyn").joinpath("schemas/config.schema.yaml").read_text()
+    return yaml.safe_load(text)
+
+
+def _sub_schema(name: str) -> dict[str, Any]:
+    root = schema()
+    return {"$defs": root["$defs"], **root["$defs"][name]}
+
+
+def load_yaml(path: Path | str) -> dict[str, Any]:
+    """Read a YAML mapping, naming the file on any error."""
+    path = Path(path)
+    try:
+        with path.open() as fh:
+            data = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(data).__name__}")
+    return data
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+    while "$ref" in node:
+        ref = node["$ref"]
+        if not ref.startswith("#/$defs/"):
+            raise RuntimeError(f"unsupported $ref {ref!r} in the gendyn schema")
+        node = {**schema()["$defs"][ref.rsplit("/", 1)[1]], **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _fill_defaults(node: Mapping[str, Any], value: Any) -> Any:
+    """Return ``value`` with the schema's defaults filled in, recursively (a copy)."""
+    node = _resolve(node)
+    if isinstance(value, dict):
+        out = dict(value)
+        props = node.get("properties", {})
+        for key, sub in props.items():
+            sub_r = _resolve(sub)
+            if key not in out and "default" in sub_r:
+                out[key] = copy.deepcopy(sub_r["default"])
+            if key in out:
+                out[key] = _fill_defaults(sub_r, out[key])
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in out:
+                if key not in props:
+                    out[key] = _fill_defaults(extra, out[key])
+        return out
+    return value
+
+
+def _format_path(path: Iterable[Any], prefix: str) -> str:
+    parts = [prefix] if prefix else []
+    parts += [str(p) for p in path]
+    return ".".join(parts) or "<top level>"
+
+
+def _allowed_keys(node: Mapping[str, Any]) -> list[str]:
+    return sorted(_resolve(node).get("properties", {}))
+
+
+def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
+    where = _format_path(error.absolute_path, prefix)
+    v = error.validator
+    if v == "enum":
+        allowed = ", ".join(repr(a) for a in error.validator_value)
+        return f"{where}: {error.instance!r} is not allowed; choose one of: {allowed}"
+    if v == "additionalProperties":
+        extra = sorted(set(error.instance) - set(error.schema.get("properties", {})))
+        allowed = ", ".join(_allowed_keys(error.schema))
+        return f"{where}: unknown key(s) {', '.join(map(repr, extra))}; allowed keys: {allowed}"
+    if v == "required":
+        return f"{where}: {error.message}"
+    if v == "type":
+        want = error.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        return f"{where}: {error.instance!r} has the wrong type; expected {want}"
+    if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
+        return f"{where}: {error.instance!r} violates {v} {error.validator_value}"
+    if v == "anyOf" and where.endswith("training"):
+        return f"{where}: give the training length as `epochs` or `steps`"
+    if v == "pattern" or v == "propertyNames":
+        return f"{where}: {error.message}"
+    return f"{where}: {error.message}"
+
+
+def _check(value: Any, node: Mapping[str, Any], prefix: str, source: str) -> None:
+    validator = jsonschema.Draft202012Validator(node)
+    errors = sorted(validator.iter_errors(value), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    if errors:
+        # The deepest error is usually the most precise; report all, deepest first.
+        errors = sorted(errors, key=lambda e: -len(e.absolute_path))
+        lines = [_describe(e, prefix) for e in errors[:5]]
+        head = f"{source}: invalid configuration" if source else "invalid configuration"
+        raise ConfigError(head + "\n  " + "\n  ".join(lines))
+
+
+def _check_semantics(run: Mapping[str, Any], prefix: str, source: str) -> None:
+    tr = run["training"]
+    head = f"{source}: " if source else ""
+    if tr.get("epochs") is not None and tr.get("steps") is not None:
+        raise ConfigError(
+            f"{head}{prefix}training: both epochs={tr['epochs']} and steps={tr['steps']} are set; give exactly one"
+        )
+    rec = run.get("recording", {})
+    if rec.get("activations") and not rec.get("masks", True):
+        pass  # activations alone are fine
+    if run["model"].get("name") == "alexnet" and run["model"].get("bn"):
+        raise ConfigError(f"{head}{prefix}model.bn: true is not available for alexnet; set model.bn: false")
+    sched = rec.get("schedule", {})
+    if sched.get("kind") == "list" and not sched.get("steps"):
+        raise ConfigError(f"{head}{prefix}recording.schedule.steps: empty for kind 'list'; give the record steps")
+
+
+def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, Any]:
+    """Validate a whole workflow configuration and return it with defaults filled in.
+
+    Parameters
+    ----------
+    config : mapping
+        The parsed YAML (Snakemake's ``config``).
+    source : str
+        Name of the file(s) for error messages.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the bad value and the allowed values.
+    """
+    root = schema()
+    _check(config, root, "", source)
+    out = _fill_defaults(root, dict(config))
+    for name, exp in out["experiments"].items():
+        prefix = f"experiments.{name}."
+        _check_semantics(exp, prefix, source)
+        for key, values in exp.get("sweep", {}).items():
+            section, _, rest = key.partition(".")
+            _check_sweep_key(exp, section, rest, prefix + "sweep." + key, source)
+            for v in values:
+                trial = _set_dotted(copy.deepcopy({s: exp.get(s, {}) for s in SECTIONS}), key, v)
+                try:
+                    _check(trial[section], _sub_schema(section), prefix + section, source)
+                except ConfigError as e:
+                    raise ConfigError(f"{e}\n  (value {v!r} from {prefix}sweep.{key})") from None
+    active = out.get("active_experiments")
+    if active is not None:
+        unknown = [a for a in active if a not in out["experiments"]]
+        if unknown:
+            raise ConfigError(
+                f"{source + ': ' if source else ''}active_experiments: {unknown} not defined; "
+                f"defined experiments: {sorted(out['experiments'])}"
+            )
+    return out
+
+
+def _check_sweep_key(exp: Mapping[str, Any], section: str, rest: str, where: str, source: str) -> None:
+    node: Mapping[str, Any] = _sub_schema(section)
+    for part in rest.split("."):
+        props = _resolve(node).get("properties", {})
+        if part not in props:
+            raise ConfigError(
+                f"{source + ': ' if source else ''}{where}: {part!r} is not a key of "
+                f"{section}; allowed keys: {', '.join(sorted(props))}"
+            )
+        node = props[part]
+
+
+def validate_run(run: Mapping[str, Any], source: str = "") -> dict[str, Any]:
+    """Validate one run configuration (as written to ``runs/{run}/config.yaml``); fill defaults."""
+    node = _sub_schema("run")
+    _check(run, node, "", source)
+    out = _fill_defaults(node, dict(run))
+    _check_semantics(out, "", source)
+    return out
+
+
+# --------------------------------------------------------------------------- expansion
+
+
+def _set_dotted(d: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
+    parts = key.split(".")
+    node = d
+    for p in parts[:-1]:
+        node = node.setdefault(p, {})
+    node[parts[-1]] = copy.deepcopy(value)
+    return d
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, bool):
+        s = "true" if v else "false"
+    elif isinstance(v, float):
+        s = f"{v:g}"
+    elif isinstance(v, (list, tuple)):
+        s = "+".join(_fmt_value(x) for x in v)
+    elif v is None:
+        s = "none"
+    else:
+        s = str(v)
+    return re.sub(r"[^A-Za-z0-9.+-]", "", s.replace("/", "-")) or "x"
+
+
+def _labels(keys: list[str]) -> dict[str, str]:
+    """Short readable label per sweep key: last path part, or more parts where ambiguous."""
+    labels = {}
+    for k in keys:
+        parts = k.split(".")
+        n = 1
+        while n < len(parts) and sum(1 for o in keys if o.split(".")[-n:] == parts[-n:]) > 1:
+            n += 1
+        labels[k] = "-".join(parts[-n:]) if n > 1 else parts[-1]
+    return labels
+
+
+def run_id(assignment: Mapping[str, Any], keys: list[str] | None = None) -> str:
+    """Readable, deterministic run id from a sweep assignment, e.g. ``depth2_seed0``.
+
+    With no sweep the id is ``base``.
+    """
+    keys = list(assignment) if keys is None else keys
+    if not keys:
+        return "base"
+    labels = _labels(keys)
+    return "_".join(f"{labels[k]}{_fmt_value(assignment[k])}" for k in keys)
+
+
+def expand_experiment(
+    name: str, exp: Mapping[str, Any], *, data_root: str | None = None
+) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """Expand an experiment's sweep grid.
+
+    ``data_root`` (the top-level ``data_root``) fills ``data.root`` where a run has none.
+
+    Returns
+    -------
+    list of (run id, swept values, resolved run config)
+        In grid order (the first sweep key varies slowest). Run configs are validated.
+    """
+    sweep = exp.get("sweep", {}) or {}
+    keys = list(sweep)
+    base = {s: copy.deepcopy(exp[s]) for s in SECTIONS if s in exp}
+    runs = []
+    seen: dict[str, dict[str, Any]] = {}
+    for combo in itertools.product(*(sweep[k] for k in keys)):
+        assignment = dict(zip(keys, combo))
+        rid = run_id(assignment, keys)
+        if rid in seen:
+            raise ConfigError(
+                f"experiments.{name}.sweep: values {assignment} and {seen[rid]} give the same run id "
+                f"{rid!r}; make the sweep values distinct after formatting"
+            )
+        seen[rid] = assignment
+        cfg = copy.deepcopy(base)
+        for k, v in assignment.items():
+            _set_dotted(cfg, k, v)
+        if data_root is not None and cfg.get("data", {}).get("root") is None:
+            cfg.setdefault("data", {})["root"] = str(data_root)
+        cfg = {"experiment": name, "run": rid, **cfg}
+        cfg = validate_run(cfg, source=f"experiments.{name} run {rid}")
+        runs.append((rid, assignment, cfg))
+    return runs
+
+
+def write_runs_table(runs: Iterable[tuple[str, Mapping[str, Any], Any]], path: Path | str) -> None:
+    """Write ``runs.csv``: one row per run, its id and every swept value."""
+    import csv
+    import io
+
+    runs = list(runs)
+    keys: list[str] = []
+    for _, swept, _ in runs:
+        keys += [k for k in swept if k not in keys]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["run", *keys])
+    for rid, swept, _ in runs:
+        w.writerow([rid, *(json.dumps(swept[k]) if isinstance(swept.get(k), (list, dict)) else swept.get(k, "") for k in keys)])
+    from gendyn.store import atomic_write_text
+
+    atomic_write_text(Path(path), buf.getvalue())
+
+
+def active_experiments(config: Mapping[str, Any]) -> list[str]:
+    """Experiments to build: ``active_experiments`` or all, in file order."""
+    active = config.get("active_experiments")
+    return list(config["experiments"]) if active is None else list(active)
+
+
+def config_hash(cfg: Mapping[str, Any]) -> str:
+    """Short stable hash of a run configuration (training-relevant sections only)."""
+    relevant = {k: cfg[k] for k in ("data", "model", "training", "recording") if k in cfg}
+    blob = json.dumps(relevant, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def read_run_config(path: Path | str) -> dict[str, Any]:
+    """Read and validate a run configuration file (YAML or JSON)."""
+    return validate_run(load_yaml(path), source=str(path))
+
+
+def write_run_config(cfg: Mapping[str, Any], path: Path | str) -> None:
+    """Write a run configuration as YAML, atomically."""
+    from gendyn.store import atomic_write_text
+
+    atomic_write_text(Path(path), yaml.safe_dump(dict(cfg), sort_keys=False))

@@ -1,0 +1,78 @@
+# Config validation (before any job), sweep expansion and input functions.
+import json
+import os
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
+from gendyn.config import ConfigError, active_experiments, expand_experiment, validate_config
+
+# `gendyn` must resolve to the CLI installed beside this Snakemake (e.g. .venv/bin) when the
+# environment was not activated; a conda env of a rule still comes first on its PATH.
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+try:
+    CFG = validate_config(config, source="workflow config")
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
+
+RESULTS = CFG["results_dir"]
+EXPERIMENTS = active_experiments(CFG)
+TRAIN_RES = CFG["resources"]["train"]
+
+try:
+    RUNS = {
+        name: {
+            rid: (swept, cfg)
+            for rid, swept, cfg in expand_experiment(
+                name, CFG["experiments"][name], data_root=CFG.get("data_root")
+            )
+        }
+        for name in EXPERIMENTS
+    }
+except ConfigError as e:
+    raise WorkflowError(str(e)) from None
+
+
+wildcard_constraints:
+    experiment="|".join(EXPERIMENTS) or "__none__",
+    run="[A-Za-z0-9][A-Za-z0-9_.+-]*",
+
+
+def run_ids(experiment):
+    return list(RUNS[experiment])
+
+
+def run_config_json(wildcards):
+    """The resolved configuration of one run: a param of rule run_config only."""
+    try:
+        return json.dumps(RUNS[wildcards.experiment][wildcards.run][1], sort_keys=True)
+    except KeyError:
+        raise WorkflowError(
+            f"run {wildcards.run!r} is not part of experiment {wildcards.experiment!r}; "
+            f"runs: {run_ids(wildcards.experiment)}"
+        ) from None
+
+
+def runs_table_json(wildcards):
+    rows = [{"run": rid, "swept": swept} for rid, (swept, _) in RUNS[wildcards.experiment].items()]
+    return json.dumps(rows, sort_keys=True)
+
+
+def figure_option(key):
+    """A plot option of the experiment (workflow/schemas: experiment.figures)."""
+
+    def get(wildcards):
+        return CFG["experiments"][wildcards.experiment]["figures"][key]
+
+    return get
+
+
+def all_targets():
+    targets = []
+    for name in EXPERIMENTS:
+        targets.append(f"{RESULTS}/{name}/runs.csv")
+        for rid in run_ids(name):
+            targets.append(f"{RESULTS}/{name}/figures/curves/{rid}.png")
+    return targets

@@ -1,0 +1,27 @@
+# Figures of one run or one experiment; options come from experiments.<name>.figures.
+
+
+rule training_curves:
+    input:
+        f"{RESULTS}/{{experiment}}/runs/{{run}}/run.h5",
+    output:
+        pdf=f"{RESULTS}/{{experiment}}/figures/curves/{{run}}.pdf",
+        png=report(
+            f"{RESULTS}/{{experiment}}/figures/curves/{{run}}.png",
+            caption="../report/training_curves.rst",
+            category="{experiment}",
+            subcategory="Training curves",
+            labels={"experiment": "{experiment}", "run": "{run}", "figure": "training curves"},
+        ),
+    params:
+        prefix=lambda wildcards, output: output.png[: -len(".png")],
+        dpi=figure_option("dpi"),
+        x_axis=figure_option("x_axis"),
+        log_x=figure_option("log_x"),
+    log:
+        f"{RESULTS}/{{experiment}}/logs/figures/curves_{{run}}.log",
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "gendyn plot curves {input} {params.prefix} --dpi {params.dpi}"
+        " --x-axis {params.x_axis} --log-x {params.log_x} 2> {log}"

@@ -1,0 +1,50 @@
+# Training: one job per run of an experiment's sweep grid.
+
+
+rule runs_table:
+    output:
+        f"{RESULTS}/{{experiment}}/runs.csv",
+    params:
+        table=runs_table_json,
+    log:
+        f"{RESULTS}/{{experiment}}/logs/runs_table.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "gendyn runs-table {params.table:q} {output} 2> {log}"
+
+
+rule run_config:
+    output:
+        f"{RESULTS}/{{experiment}}/runs/{{run}}/config.yaml",
+    params:
+        cfg=run_config_json,
+    log:
+        f"{RESULTS}/{{experiment}}/logs/run_config/{{run}}.log",
+    localrule: True
+    conda:
+        "../../envs/analysis.yaml"
+    shell:
+        "gendyn run-config {params.cfg:q} {output} 2> {log}"
+
+
+rule train:
+    input:
+        config=rules.run_config.output[0],
+    output:
+        run=f"{RESULTS}/{{experiment}}/runs/{{run}}/run.h5",
+        checkpoints=f"{RESULTS}/{{experiment}}/runs/{{run}}/checkpoints.h5",
+    params:
+        out_dir=lambda wildcards, output: Path(output.run).parent,
+    log:
+        f"{RESULTS}/{{experiment}}/logs/train/{{run}}.log",
+    threads: TRAIN_RES["threads"]
+    resources:
+        gpu=TRAIN_RES["gpu"],
+        mem_mb=TRAIN_RES["mem_mb"],
+        runtime=TRAIN_RES["runtime"],
+    conda:
+        "../../envs/train.yaml"
+    shell:
+        "gendyn train {input.config} {params.out_dir} --threads {threads} 2> {log}"
