@@ -2,17 +2,18 @@
 
 Durability
 ----------
-A run is written to ``run.partial.h5`` and ``checkpoints.partial.h5`` while it trains; each
-record point is appended and flushed. The final names ``run.h5`` and ``checkpoints.h5`` only
-appear when training ends: the attribute ``status = "complete"`` is written last, the file
-is closed (flushing HDF5's metadata), then ``os.replace`` renames it. A crash at any point
-therefore leaves either no final file or a complete one, never a truncated file under a
-final name. Small files (configs, tables, resume state) are written to a sibling temporary
-name, flushed and fsync'ed, then renamed; a crash before the rename leaves the old file.
+HDF5 files are not crash-safe while open for writing: a process killed between two
+metadata writes can leave a file that no longer opens ("bad object header"). So while a run
+trains, every record point, metrics row and checkpoint is staged as its own small file in
+``run.partial/`` and ``checkpoints.partial/``, each written to a temporary name, fsync'ed and
+renamed: after a crash every staged entry is either complete or absent. When training ends,
+``run.h5`` and ``checkpoints.h5`` are assembled from the staged entries under temporary names,
+the attribute ``status = "complete"`` is written last, the file is closed (flushing HDF5's
+metadata), fsync'ed and renamed to its final name, then the staging directory is removed.
+A crash at any point leaves either no final file or a complete one.
 
-After a kill, the partial files may hold records written after the last resume state; the
-resume logic truncates them back to the counts saved in that state (see
-:meth:`RunWriter.truncate`).
+After a kill, staging may hold entries written after the last resume state; resuming
+truncates them back to the counts saved in that state (:meth:`RunWriter.truncate`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,12 +102,6 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text)
 
 
-def _publish(partial: Path, final: Path) -> None:
-    with open(partial, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(partial, final)
-
-
 # --------------------------------------------------------------------------- run.h5
 
 
@@ -130,25 +126,95 @@ def _chunk_images(n_images: int, row_bytes: int, target: int = 1 << 20) -> int:
     return max(1, min(n_images, target // max(1, row_bytes)))
 
 
+class _Staging:
+    """A directory of numbered, atomically written entries (``{kind}_{k:07d}.npz``).
+
+    Every entry is complete or absent, whatever the moment of a crash, so the staged
+    prefix of a run survives ``kill -9`` (and, with fsync, a power loss).
+    """
+
+    def __init__(self, path: Path, *, resume: bool) -> None:
+        self.path = Path(path)
+        if not resume and self.path.exists():
+            shutil.rmtree(self.path)
+        self.path.mkdir(parents=True, exist_ok=True)
+
+    def entry(self, kind: str, k: int) -> Path:
+        return self.path / f"{kind}_{k:07d}.npz"
+
+    def count(self, kind: str) -> int:
+        k = 0
+        while self.entry(kind, k).exists():
+            k += 1
+        return k
+
+    def write(self, kind: str, k: int, arrays: Mapping[str, np.ndarray]) -> None:
+        with atomic_path(self.entry(kind, k)) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **arrays)
+
+    def read(self, kind: str, k: int) -> dict[str, np.ndarray]:
+        with np.load(self.entry(kind, k), allow_pickle=False) as z:
+            return {name: z[name] for name in z.files}
+
+    def truncate(self, kind: str, n: int) -> None:
+        k = n
+        while self.entry(kind, k).exists():
+            self.entry(kind, k).unlink()
+            k += 1
+
+    def write_json(self, name: str, obj: Any) -> None:
+        atomic_write_text(self.path / name, json.dumps(obj))
+
+    def read_json(self, name: str) -> Any:
+        return json.loads((self.path / name).read_text())
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.ndarray):
+        return {"__array__": v.tolist(), "dtype": str(v.dtype)}
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _from_jsonable(v: Any) -> Any:
+    if isinstance(v, dict) and "__array__" in v:
+        return np.asarray(v["__array__"], dtype=v["dtype"])
+    return v
+
+
 class RunWriter:
-    """Append-only writer of ``run.partial.h5`` following the HDF5 contract (docs/results.md).
+    """Stage a run's records while it trains; assemble ``run.h5`` when it ends.
+
+    While training, each record point and each metrics row is written as its own atomic
+    file in the staging directory ``run.partial/`` (see :class:`_Staging`), so a killed
+    run keeps every record written before the kill. :meth:`finish` assembles ``run.h5``
+    following the HDF5 contract (docs/results.md) under a temporary name, writes
+    ``status = "complete"`` last, and renames it.
 
     Parameters
     ----------
     path : Path
-        The partial file (``run.partial.h5``). Created if absent, reopened for appending if
-        ``resume`` is true.
+        The staging directory.
     attrs : mapping
         Root attributes (``config``, ``seed``, ``device``, ...); ``gendyn_format`` and
-        ``status = "running"`` are added.
+        ``status`` are added.
     tracked : mapping of str to (N,) arrays
         ``index``, ``split``, ``label`` of the tracked images.
     layers : sequence of LayerInfo
         Recording sites in forward order.
     metric_names : sequence of str
         Variables of ``/metrics`` besides ``step``.
+    masks : bool
+        Record bit-packed masks.
     activations : {None, "float16", "float32"}
-        Also create ``/activations``.
+        Also record ReLU inputs.
+    resume : bool
+        Keep what is staged (a resumed run); otherwise start empty.
     """
 
     def __init__(
@@ -163,104 +229,22 @@ class RunWriter:
         activations: str | None = None,
         resume: bool = False,
     ) -> None:
-        self.path = Path(path)
+        self.stage = _Staging(path, resume=resume)
+        self.path = self.stage.path
         self.layers = list(layers)
         self.metric_names = list(metric_names)
         self.masks = masks
         self.activations = activations
-        if resume and self.path.exists():
-            self.f = h5netcdf.File(self.path, "a")
-            self._check_resumable()
+        self.tracked = {k: np.asarray(v) for k, v in tracked.items()}
+        if resume and (self.path / "attrs.json").exists():
+            self.attrs = {k: _from_jsonable(v) for k, v in self.stage.read_json("attrs.json").items()}
         else:
-            self.path.unlink(missing_ok=True)
-            self.f = h5netcdf.File(self.path, "w")
-            self._create(attrs, tracked)
+            self.attrs = dict(attrs)
+            self.stage.write_json("attrs.json", {k: _jsonable(v) for k, v in self.attrs.items()})
+        self.n_records = self.stage.count("record")
+        self.n_metrics = self.stage.count("metrics")
+        self.last_metrics: dict[str, float] = {}
 
-    # -- layout
-    def _create(self, attrs: Mapping[str, Any], tracked: Mapping[str, np.ndarray]) -> None:
-        f = self.f
-        f.attrs["gendyn_format"] = FORMAT
-        for k, v in attrs.items():
-            f.attrs[k] = v
-        f.attrs["status"] = "running"
-        f.attrs["layers"] = json.dumps([lay.name for lay in self.layers])
-
-        n = len(tracked["index"])
-        g = f.create_group("tracked")
-        g.dimensions = {"image": n}
-        v = g.create_variable("image", ("image",), dtype="i8")
-        v[:] = np.arange(n)
-        v = g.create_variable("index", ("image",), dtype="i8")
-        v[:] = np.asarray(tracked["index"], dtype=np.int64)
-        v.attrs["description"] = "index of the image in its split"
-        v = g.create_variable("split", ("image",), dtype=h5py.string_dtype())
-        v[:] = np.asarray(tracked["split"], dtype=object)
-        v = g.create_variable("label", ("image",), dtype="i8")
-        v[:] = np.asarray(tracked["label"], dtype=np.int64)
-
-        g = f.create_group("metrics")
-        g.dimensions = {"step": None}
-        g.create_variable("step", ("step",), dtype="i8")
-        for name in self.metric_names:
-            g.create_variable(name, ("step",), dtype="f8", fillvalue=np.nan)
-
-        groups = []
-        if self.masks:
-            groups.append(("masks", "byte", "u1"))
-        if self.activations:
-            groups.append(("activations", "unit", "f2" if self.activations == "float16" else "f4"))
-        for gname, prefix, dtype in groups:
-            g = f.create_group(gname)
-            dims: dict[str, int | None] = {"record": None, "image": n}
-            for lay in self.layers:
-                dims[f"{prefix}_{lay.name}"] = lay.n_bytes if prefix == "byte" else lay.n_units
-            g.dimensions = dims
-            g.create_variable("record", ("record",), dtype="i8")
-            g.create_variable("step", ("record",), dtype="i8")
-            g.create_variable("epoch", ("record",), dtype="f8")
-            for order, lay in enumerate(self.layers):
-                width = lay.n_bytes if prefix == "byte" else lay.n_units
-                itemsize = 1 if prefix == "byte" else np.dtype(dtype).itemsize
-                chunk_w = min(width, (1 << 20) // itemsize)
-                v = g.create_variable(
-                    lay.name,
-                    ("record", "image", f"{prefix}_{lay.name}"),
-                    dtype=dtype,
-                    chunks=(1, _chunk_images(n, chunk_w * itemsize), chunk_w),
-                )
-                v.attrs["coordinates"] = "step epoch"
-                v.attrs["module"] = lay.module
-                v.attrs["n_units"] = lay.n_units
-                v.attrs["unit_shape"] = np.asarray(lay.unit_shape or (1,), dtype=np.int64)
-                v.attrs["order"] = order
-                if prefix == "byte":
-                    v.attrs["description"] = (
-                        "bit-packed ReLU mask (pre-activation > 0), numpy.packbits bitorder=little, "
-                        "one bit per unit in C order of unit_shape"
-                    )
-                else:
-                    v.attrs["description"] = "ReLU pre-activation (input of the ReLU module)"
-        self.f.flush()
-
-    def _check_resumable(self) -> None:
-        if self.f.attrs.get("gendyn_format") != FORMAT:
-            raise StoreError(f"{self.path}: not a gendyn run file (format {self.f.attrs.get('gendyn_format')!r})")
-
-    # -- counts
-    @property
-    def n_records(self) -> int:
-        for g in ("masks", "activations"):
-            if g in self.f.groups:
-                return self.f[g].dimensions["record"].size
-        return self._n_records_plain
-
-    _n_records_plain = 0
-
-    @property
-    def n_metrics(self) -> int:
-        return self.f["metrics"].dimensions["step"].size
-
-    # -- appends
     def append_record(
         self,
         step: int,
@@ -268,127 +252,168 @@ class RunWriter:
         masks: Mapping[str, np.ndarray] | None,
         activations: Mapping[str, np.ndarray] | None = None,
     ) -> None:
-        """Append one record point; arrays are (N, n_bytes) uint8 / (N, n_units) float."""
-        r = self.n_records
-        for gname, data in (("masks", masks), ("activations", activations)):
-            if gname not in self.f.groups:
+        """Stage one record point; arrays are (N, n_bytes) uint8 / (N, n_units) float."""
+        arrays: dict[str, np.ndarray] = {"step": np.int64(step), "epoch": np.float64(epoch)}
+        for prefix, data, wanted in (("m_", masks, self.masks), ("a_", activations, self.activations)):
+            if not wanted:
                 continue
             if data is None:
-                raise ValueError(f"{self.path}: record at step {step} lacks /{gname} data")
-            g = self.f[gname]
-            g.resize_dimension("record", r + 1)
-            g["record"][r] = r
-            g["step"][r] = step
-            g["epoch"][r] = epoch
+                raise ValueError(f"{self.path}: record at step {step} lacks {'masks' if prefix == 'm_' else 'activations'}")
             for lay in self.layers:
-                g[lay.name][r] = data[lay.name]
-        if "masks" not in self.f.groups and "activations" not in self.f.groups:
-            self._n_records_plain = r + 1
-        self.f.flush()
+                arrays[prefix + lay.name] = data[lay.name]
+        self.stage.write("record", self.n_records, arrays)
+        self.n_records += 1
 
     def append_metrics(self, step: int, row: Mapping[str, float]) -> None:
-        """Append one row of ``/metrics`` at ``step``; absent names stay NaN."""
-        g = self.f["metrics"]
-        i = self.n_metrics
-        g.resize_dimension("step", i + 1)
-        g["step"][i] = step
-        for k, v in row.items():
-            if k not in g.variables:
-                raise KeyError(f"{self.path}: /metrics has no variable {k!r}")
-            g[k][i] = v
-        self.f.flush()
+        """Stage one row of ``/metrics`` at ``step``; absent names stay NaN."""
+        unknown = set(row) - set(self.metric_names)
+        if unknown:
+            raise KeyError(f"{self.path}: /metrics has no variable(s) {sorted(unknown)}")
+        self.stage.write("metrics", self.n_metrics, {"step": np.int64(step), **{k: np.float64(v) for k, v in row.items()}})
+        self.n_metrics += 1
+        self.last_metrics = dict(row)
 
     def truncate(self, n_records: int, n_metrics: int) -> None:
-        """Drop records/metric rows written after the resume state being restored."""
-        for gname in ("masks", "activations"):
-            if gname in self.f.groups and self.f[gname].dimensions["record"].size > n_records:
-                self.f[gname].resize_dimension("record", n_records)
-        self._n_records_plain = n_records
-        if self.n_metrics > n_metrics:
-            self.f["metrics"].resize_dimension("step", n_metrics)
-        self.f.flush()
+        """Drop records/metric rows staged after the resume state being restored."""
+        self.stage.truncate("record", n_records)
+        self.stage.truncate("metrics", n_metrics)
+        self.n_records = min(self.n_records, n_records)
+        self.n_metrics = min(self.n_metrics, n_metrics)
 
     def set_attrs(self, **attrs: Any) -> None:
-        for k, v in attrs.items():
-            self.f.attrs[k] = v
+        self.attrs.update(attrs)
+        self.stage.write_json("attrs.json", {k: _jsonable(v) for k, v in self.attrs.items()})
 
     def finish(self, final: Path, **attrs: Any) -> None:
-        """Write ``attrs`` then ``status = "complete"`` last, close and rename to ``final``."""
+        """Assemble ``final`` from the staged entries; ``status = "complete"`` is written last."""
         self.set_attrs(**attrs)
-        self.f.attrs["status"] = "complete"
-        self.close()
-        _publish(self.path, Path(final))
+        with atomic_path(Path(final)) as tmp:
+            with h5netcdf.File(tmp, "w") as f:
+                self._write(f)
+                f.attrs["status"] = "complete"
+        self.stage.remove()
 
     def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-            self.f = None  # type: ignore[assignment]
+        """Nothing is held open between appends (kept for symmetry with the readers)."""
+
+    # -- assembly
+    def _write(self, f: h5netcdf.File) -> None:
+        f.attrs["gendyn_format"] = FORMAT
+        for k, v in self.attrs.items():
+            f.attrs[k] = v
+        f.attrs["status"] = "assembling"
+        f.attrs["layers"] = json.dumps([lay.name for lay in self.layers])
+        n = len(self.tracked["index"])
+
+        g = f.create_group("tracked")
+        g.dimensions = {"image": n}
+        g.create_variable("image", ("image",), data=np.arange(n, dtype=np.int64))
+        v = g.create_variable("index", ("image",), data=self.tracked["index"].astype(np.int64))
+        v.attrs["description"] = "index of the image in its split (data.train / data.test)"
+        v = g.create_variable("split", ("image",), dtype=h5py.string_dtype())
+        v[:] = self.tracked["split"].astype(object)
+        g.create_variable("label", ("image",), data=self.tracked["label"].astype(np.int64))
+
+        rows = [self.stage.read("metrics", k) for k in range(self.n_metrics)]
+        g = f.create_group("metrics")
+        g.dimensions = {"step": len(rows)}
+        g.create_variable("step", ("step",), data=np.array([int(r["step"]) for r in rows], dtype=np.int64))
+        for name in self.metric_names:
+            col = np.array([float(r[name]) if name in r else np.nan for r in rows], dtype=np.float64)
+            g.create_variable(name, ("step",), data=col)
+
+        groups = []
+        if self.masks:
+            groups.append(("masks", "m_", "byte", np.uint8))
+        if self.activations:
+            groups.append(("activations", "a_", "unit", np.dtype(self.activations)))
+        if not groups:
+            return
+        n_rec = self.n_records
+        heads = [self.stage.read("record", k) for k in range(n_rec)]
+        for gname, key_prefix, dim_prefix, dtype in groups:
+            g = f.create_group(gname)
+            dims: dict[str, int] = {"record": n_rec, "image": n}
+            for lay in self.layers:
+                dims[f"{dim_prefix}_{lay.name}"] = lay.n_bytes if dim_prefix == "byte" else lay.n_units
+            g.dimensions = dims
+            g.create_variable("record", ("record",), data=np.arange(n_rec, dtype=np.int64))
+            g.create_variable("step", ("record",), data=np.array([int(h["step"]) for h in heads], dtype=np.int64))
+            g.create_variable("epoch", ("record",), data=np.array([float(h["epoch"]) for h in heads], dtype=np.float64))
+            itemsize = np.dtype(dtype).itemsize
+            for order, lay in enumerate(self.layers):
+                width = dims[f"{dim_prefix}_{lay.name}"]
+                chunk_w = max(1, min(width, (1 << 20) // itemsize))
+                v = g.create_variable(
+                    lay.name,
+                    ("record", "image", f"{dim_prefix}_{lay.name}"),
+                    dtype=dtype,
+                    chunks=(1, _chunk_images(n, chunk_w * itemsize), chunk_w),
+                )
+                for k, h in enumerate(heads):
+                    v[k] = h[key_prefix + lay.name]
+                v.attrs["coordinates"] = "step epoch"
+                v.attrs["module"] = lay.module
+                v.attrs["n_units"] = lay.n_units
+                v.attrs["unit_shape"] = np.asarray(lay.unit_shape or (1,), dtype=np.int64)
+                v.attrs["order"] = order
+                v.attrs["description"] = (
+                    "bit-packed ReLU mask (pre-activation > 0), numpy.packbits bitorder=little, "
+                    "one bit per unit in C order of unit_shape"
+                    if dim_prefix == "byte"
+                    else "ReLU pre-activation (input of the ReLU module)"
+                )
 
 
 # --------------------------------------------------------------------------- checkpoints.h5
 
 
 class CheckpointWriter:
-    """Append model state dicts at record points to ``checkpoints.partial.h5``.
+    """Stage model state dicts at record points; assemble ``checkpoints.h5`` at the end.
 
-    Layout: root attrs ``gendyn_format``, ``status``; datasets ``step`` (R,), ``epoch`` (R,);
-    one dataset per state-dict entry under ``/state/{key}`` of shape (R, *shape).
+    Layout of ``checkpoints.h5``: root attrs ``gendyn_format``, ``status``; datasets
+    ``step`` (R,), ``epoch`` (R,); one dataset per state-dict entry under ``/state/{key}``
+    of shape (R, *shape).
     """
 
     def __init__(self, path: Path, *, resume: bool = False) -> None:
-        self.path = Path(path)
-        if resume and self.path.exists():
-            self.f = h5py.File(self.path, "a")
-            if self.f.attrs.get("gendyn_format") != CHECKPOINT_FORMAT:
-                raise StoreError(f"{self.path}: not a gendyn checkpoint file")
-        else:
-            self.path.unlink(missing_ok=True)
-            self.f = h5py.File(self.path, "w")
-            self.f.attrs["gendyn_format"] = CHECKPOINT_FORMAT
-            self.f.attrs["status"] = "running"
-            self.f.create_dataset("step", shape=(0,), maxshape=(None,), dtype="i8", chunks=(1024,))
-            self.f.create_dataset("epoch", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
-            self.f.create_group("state")
-
-    @property
-    def n(self) -> int:
-        return int(self.f["step"].shape[0])
+        self.stage = _Staging(path, resume=resume)
+        self.path = self.stage.path
+        self.n = self.stage.count("state")
 
     def append(self, step: int, epoch: float, state: Mapping[str, np.ndarray]) -> None:
-        n = self.n
-        grp = self.f["state"]
-        for k, arr in state.items():
-            arr = np.asarray(arr)
-            if k not in grp:
-                if n:
-                    raise StoreError(f"{self.path}: state entry {k!r} appears after {n} checkpoints")
-                grp.create_dataset(
-                    k, shape=(0, *arr.shape), maxshape=(None, *arr.shape), dtype=arr.dtype, chunks=(1, *arr.shape) if arr.size else None
-                )
-            ds = grp[k]
-            ds.resize(n + 1, axis=0)
-            ds[n] = arr
-        for name, val in (("step", step), ("epoch", epoch)):
-            self.f[name].resize(n + 1, axis=0)
-            self.f[name][n] = val
-        self.f.flush()
+        arrays = {"__step": np.int64(step), "__epoch": np.float64(epoch)}
+        arrays.update({f"s/{k}": np.asarray(v) for k, v in state.items()})
+        self.stage.write("state", self.n, arrays)
+        self.n += 1
 
     def truncate(self, n: int) -> None:
-        if self.n <= n:
-            return
-        for ds in list(self.f["state"].values()) + [self.f["step"], self.f["epoch"]]:
-            ds.resize(n, axis=0)
-        self.f.flush()
+        self.stage.truncate("state", n)
+        self.n = min(self.n, n)
 
     def finish(self, final: Path) -> None:
-        self.f.attrs["status"] = "complete"
-        self.close()
-        _publish(self.path, Path(final))
+        with atomic_path(Path(final)) as tmp:
+            with h5py.File(tmp, "w") as f:
+                f.attrs["gendyn_format"] = CHECKPOINT_FORMAT
+                f.attrs["status"] = "assembling"
+                entries = [self.stage.read("state", k) for k in range(self.n)]
+                f.create_dataset("step", data=np.array([int(e["__step"]) for e in entries], dtype=np.int64))
+                f.create_dataset("epoch", data=np.array([float(e["__epoch"]) for e in entries], dtype=np.float64))
+                grp = f.create_group("state")
+                keys = [k for k in (entries[0] if entries else {}) if k.startswith("s/")]
+                for key in keys:
+                    first = entries[0][key]
+                    ds = grp.create_dataset(
+                        key[2:], shape=(self.n, *first.shape), dtype=first.dtype,
+                        chunks=(1, *first.shape) if first.size else None,
+                    )
+                    for k, e in enumerate(entries):
+                        ds[k] = e[key]
+                f.attrs["status"] = "complete"
+        self.stage.remove()
 
     def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-            self.f = None  # type: ignore[assignment]
+        """Nothing is held open between appends."""
 
 
 # --------------------------------------------------------------------------- reading
@@ -405,7 +430,7 @@ def check_run_file(path: Path, *, fmt: str = FORMAT, require_complete: bool = Tr
     """
     path = Path(path)
     if not path.exists():
-        partial = path.with_name(path.name.replace(".h5", ".partial.h5"))
+        partial = path.with_name(path.name.replace(".h5", ".partial"))
         hint = f" (a partial {partial.name} exists: the run was interrupted — rerun 'gendyn train' to resume)" if partial.exists() else ""
         raise StoreError(f"{path}: no such file{hint}")
     try:

@@ -6,7 +6,7 @@ record points) into the run directory, following the contract in ``docs/results.
 
 Resumption: at every record point and at least every ``recording.resume_every_s`` seconds
 the full training state (weights, optimiser, RNG, step, counts of rows written) is saved
-atomically to ``resume.pt``. Rerunning after a kill truncates the partial HDF5 files back to
+atomically to ``resume.pt``. Rerunning after a kill truncates the staged records (``run.partial/``) back to
 those counts and continues; data order and augmentation are pure functions of
 (seed, epoch, batch), so the resumed run is bit-identical to an uninterrupted one on CPU.
 """
@@ -212,9 +212,9 @@ class _Trainer:
     def paths(self) -> dict[str, Path]:
         return {
             "run": self.out / store.RUN_FILE,
-            "run_partial": self.out / "run.partial.h5",
+            "run_partial": self.out / "run.partial",
             "ckpt": self.out / store.CHECKPOINT_FILE,
-            "ckpt_partial": self.out / "checkpoints.partial.h5",
+            "ckpt_partial": self.out / "checkpoints.partial",
             "resume": self.out / store.RESUME_FILE,
         }
 
@@ -291,12 +291,11 @@ class _Trainer:
         if not p["run_partial"].exists() or not p["ckpt_partial"].exists():
             logger.warning("%s: partial result files are missing; starting from scratch", self.out)
             return -1
-        try:
-            self._open_writers(resume=True)
-        except OSError as e:
-            logger.warning("%s: partial result files unreadable (%s); starting from scratch", self.out, e)
-            return -1
         c = _Counts(**state["counts"])
+        self._open_writers(resume=True)
+        if self.writer.n_records < c.records or self.writer.n_metrics < c.metrics or self.ckpt.n < state["ckpt_records"]:
+            logger.warning("%s: staged records are fewer than the resume state expects; starting from scratch", self.out)
+            return -1
         self.writer.truncate(c.records, c.metrics)
         self.ckpt.truncate(state["ckpt_records"])
         self.counts = c
@@ -498,8 +497,7 @@ class _Trainer:
                     break
 
     def _last_metric(self, name: str) -> float:
-        v = self.writer.f["metrics"][name]
-        return float(v[self.counts.metrics - 1]) if self.counts.metrics else float("nan")
+        return float(self.writer.last_metrics.get(name, float("nan")))
 
 
 def train_run(
