@@ -225,8 +225,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("prefix", help="output path without extension")
     c.add_argument("--dpi", type=int, default=150)
     c.add_argument("--x-axis", choices=["step", "epoch"], default="step")
-    c.add_argument("--log-x", choices=["auto", "true", "false"], default="auto")
+    c.add_argument("--log-x", type=str.lower, choices=["auto", "true", "false"], default="auto")
     c.set_defaults(func=cmd_plot)
+
+    # Measure plug-ins: gendyn/commands/<name>.py each add a subcommand.
+    import importlib
+    import pkgutil
+
+    import gendyn.commands
+
+    for mod in sorted(pkgutil.iter_modules(gendyn.commands.__path__), key=lambda m: m.name):
+        importlib.import_module(f"gendyn.commands.{mod.name}").register(sub)
     return p
 
 

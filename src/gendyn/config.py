@@ -158,6 +158,8 @@ def _check(value: Any, node: Mapping[str, Any], prefix: str, source: str) -> Non
 def _check_semantics(run: Mapping[str, Any], prefix: str, source: str) -> None:
     tr = run["training"]
     head = f"{source}: " if source else ""
+    if tr.get("epochs") is None and tr.get("steps") is None:
+        raise ConfigError(f"{head}{prefix}training: give the training length as `epochs` or `steps` (both are null)")
     if tr.get("epochs") is not None and tr.get("steps") is not None:
         raise ConfigError(
             f"{head}{prefix}training: both epochs={tr['epochs']} and steps={tr['steps']} are set; give exactly one"

@@ -46,6 +46,9 @@ __all__ = [
     "read_checkpoint",
     "checkpoint_steps",
     "attr_value",
+    "ANALYSIS_FORMAT",
+    "write_netcdf",
+    "open_analysis",
     "RUN_FILE",
     "CHECKPOINT_FILE",
     "RESUME_FILE",
@@ -414,6 +417,41 @@ class CheckpointWriter:
 
     def close(self) -> None:
         """Nothing is held open between appends."""
+
+
+# --------------------------------------------------------------------------- analysis outputs
+
+#: Format tag of analysis outputs (``analysis/{measure}/{run}.nc``).
+ANALYSIS_FORMAT = "gendyn-analysis/1"
+
+
+def write_netcdf(ds: Any, path: Path | str, *, measure: str, encoding: Mapping[str, Any] | None = None) -> Path:
+    """Write an ``xarray.Dataset`` as netCDF4 (h5netcdf) atomically.
+
+    Adds the attributes ``gendyn_format``, ``gendyn_version``, ``measure`` and finally
+    ``status = "complete"``; attributes that are dicts are stored as JSON strings.
+    """
+    import gendyn
+
+    path = Path(path)
+    ds = ds.copy()
+    ds.attrs = {k: (json.dumps(v) if isinstance(v, (dict, list, tuple)) and not _is_numeric_seq(v) else v) for k, v in ds.attrs.items()}
+    ds.attrs.update(gendyn_format=ANALYSIS_FORMAT, gendyn_version=gendyn.__version__, measure=measure, status="complete")
+    with atomic_path(path) as tmp:
+        ds.to_netcdf(tmp, engine="h5netcdf", encoding=dict(encoding or {}))
+    return path
+
+
+def _is_numeric_seq(v: Any) -> bool:
+    return isinstance(v, (list, tuple)) and all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v) and len(v) > 0
+
+
+def open_analysis(path: Path | str) -> Any:
+    """Open an analysis output written by :func:`write_netcdf` (checked, lazily)."""
+    import xarray as xr
+
+    check_run_file(Path(path), fmt=ANALYSIS_FORMAT)
+    return xr.open_dataset(path, engine="h5netcdf")
 
 
 # --------------------------------------------------------------------------- reading

@@ -1,16 +1,15 @@
 # Config validation (before any job), sweep expansion and input functions.
 import json
-import os
-import sys
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
 
-from gendyn.config import ConfigError, active_experiments, expand_experiment, validate_config
-
-# `gendyn` must resolve to the CLI installed beside this Snakemake (e.g. .venv/bin) when the
-# environment was not activated; a conda env of a rule still comes first on its PATH.
-os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+from gendyn.config import (
+    ConfigError,
+    active_experiments,
+    expand_experiment,
+    validate_config,
+)
 
 try:
     CFG = validate_config(config, source="workflow config")
@@ -20,6 +19,7 @@ except ConfigError as e:
 RESULTS = CFG["results_dir"]
 EXPERIMENTS = active_experiments(CFG)
 TRAIN_RES = CFG["resources"]["train"]
+ANALYSIS_RES = CFG["resources"]["analysis"]
 
 try:
     RUNS = {
@@ -56,7 +56,10 @@ def run_config_json(wildcards):
 
 
 def runs_table_json(wildcards):
-    rows = [{"run": rid, "swept": swept} for rid, (swept, _) in RUNS[wildcards.experiment].items()]
+    rows = [
+        {"run": rid, "swept": swept}
+        for rid, (swept, _) in RUNS[wildcards.experiment].items()
+    ]
     return json.dumps(rows, sort_keys=True)
 
 
@@ -69,10 +72,25 @@ def figure_option(key):
     return get
 
 
+def analysis_config(experiment, key):
+    """experiments.<experiment>.analyses.<key> with defaults, or None if not enabled."""
+    return CFG["experiments"][experiment]["analyses"].get(key)
+
+
+def experiments_with(key):
+    return [name for name in EXPERIMENTS if analysis_config(name, key) is not None]
+
+
+# Each rules file appends a function experiment -> list of final targets.
+TARGET_FUNCTIONS = []
+
+
 def all_targets():
     targets = []
     for name in EXPERIMENTS:
         targets.append(f"{RESULTS}/{name}/runs.csv")
         for rid in run_ids(name):
             targets.append(f"{RESULTS}/{name}/figures/curves/{rid}.png")
+        for fn in TARGET_FUNCTIONS:
+            targets.extend(fn(name))
     return targets

@@ -11,17 +11,21 @@ rule training_curves:
             caption="../report/training_curves.rst",
             category="{experiment}",
             subcategory="Training curves",
-            labels={"experiment": "{experiment}", "run": "{run}", "figure": "training curves"},
+            labels={
+                "experiment": "{experiment}",
+                "run": "{run}",
+                "figure": "training curves",
+            },
         ),
+    log:
+        f"{RESULTS}/{{experiment}}/logs/figures/curves_{{run}}.log",
+    conda:
+        "../../envs/analysis.yaml"
     params:
         prefix=lambda wildcards, output: output.png[: -len(".png")],
         dpi=figure_option("dpi"),
         x_axis=figure_option("x_axis"),
         log_x=figure_option("log_x"),
-    log:
-        f"{RESULTS}/{{experiment}}/logs/figures/curves_{{run}}.log",
-    conda:
-        "../../envs/analysis.yaml"
     shell:
         "gendyn plot curves {input} {params.prefix} --dpi {params.dpi}"
         " --x-axis {params.x_axis} --log-x {params.log_x} 2> {log}"

@@ -4,13 +4,13 @@
 rule runs_table:
     output:
         f"{RESULTS}/{{experiment}}/runs.csv",
-    params:
-        table=runs_table_json,
     log:
         f"{RESULTS}/{{experiment}}/logs/runs_table.log",
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        table=runs_table_json,
     shell:
         "gendyn runs-table {params.table:q} {output} 2> {log}"
 
@@ -18,13 +18,13 @@ rule runs_table:
 rule run_config:
     output:
         f"{RESULTS}/{{experiment}}/runs/{{run}}/config.yaml",
-    params:
-        cfg=run_config_json,
     log:
         f"{RESULTS}/{{experiment}}/logs/run_config/{{run}}.log",
     localrule: True
     conda:
         "../../envs/analysis.yaml"
+    params:
+        cfg=run_config_json,
     shell:
         "gendyn run-config {params.cfg:q} {output} 2> {log}"
 
@@ -35,16 +35,16 @@ rule train:
     output:
         run=f"{RESULTS}/{{experiment}}/runs/{{run}}/run.h5",
         checkpoints=f"{RESULTS}/{{experiment}}/runs/{{run}}/checkpoints.h5",
-    params:
-        out_dir=lambda wildcards, output: Path(output.run).parent,
     log:
         f"{RESULTS}/{{experiment}}/logs/train/{{run}}.log",
+    conda:
+        "../../envs/train.yaml"
     threads: TRAIN_RES["threads"]
     resources:
         gpu=TRAIN_RES["gpu"],
         mem_mb=TRAIN_RES["mem_mb"],
         runtime=TRAIN_RES["runtime"],
-    conda:
-        "../../envs/train.yaml"
+    params:
+        out_dir=lambda wildcards, output: Path(output.run).parent,
     shell:
         "gendyn train {input.config} {params.out_dir} --threads {threads} 2> {log}"
