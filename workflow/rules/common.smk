@@ -81,6 +81,14 @@ def experiments_with(key):
     return [name for name in EXPERIMENTS if analysis_config(name, key) is not None]
 
 
+def dask_args():
+    """CLI options of analysis stages: memory budget and dask scheduler (see gendyn.parallel)."""
+    args = f"--mem-budget-mb {ANALYSIS_RES['mem_budget_mb']}"
+    if ANALYSIS_RES.get("dask_scheduler"):
+        args += f" --scheduler {ANALYSIS_RES['dask_scheduler']}"
+    return args
+
+
 # Each rules file appends a function experiment -> list of final targets.
 TARGET_FUNCTIONS = []
 
