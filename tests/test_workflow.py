@@ -230,7 +230,15 @@ def test_dry_run_tiny_config(tmp_path: Path) -> None:
     cfg = write_config(tmp_path / "tiny.yaml", tiny_config())
     res = snakemake(tmp_path, "--cores", "2", "-n", configfile=cfg)
     assert res.returncode == 0, res.describe()
-    assert job_stats(res.output) == {"runs_table": 1, "run_config": 2, "train": 2, "training_curves": 2, "all": 1}
+    assert job_stats(res.output) == {
+        "runs_table": 1,
+        "run_config": 2,
+        "train": 2,
+        "training_curves": 2,
+        "dashboard": 2,
+        "compare": 1,
+        "all": 1,
+    }
     # Only the active experiment is built, though the default config's `quick` is merged in.
     jobs = scheduled_jobs(res.output)
     assert {w.get("experiment") for rule, w in jobs if rule != "all"} == {"tiny"}
@@ -385,14 +393,21 @@ def test_report(tiny_run: TinyRun, followups: dict[str, Snakemake]) -> None:
 
 def test_changing_a_figure_option_reruns_only_figures(followups: dict[str, Snakemake]) -> None:
     res = _followup(followups, "figures_dpi")
-    assert job_stats(res.output) == {"training_curves": 2, "all": 1}, res.describe()
+    assert job_stats(res.output) == {"training_curves": 2, "dashboard": 2, "compare": 1, "all": 1}, res.describe()
     assert "--dpi 80" in res.output, res.describe()
 
 
 def test_changing_training_reruns_both_runs(followups: dict[str, Snakemake]) -> None:
     res = _followup(followups, "training_lr")
     # runs.csv holds only the swept values, which did not change.
-    assert job_stats(res.output) == {"run_config": 2, "train": 2, "training_curves": 2, "all": 1}, res.describe()
+    assert job_stats(res.output) == {
+        "run_config": 2,
+        "train": 2,
+        "training_curves": 2,
+        "dashboard": 2,
+        "compare": 1,
+        "all": 1,
+    }, res.describe()
     assert sorted(w["run"] for rule, w in scheduled_jobs(res.output) if rule == "train") == TINY_RUNS
 
 
@@ -403,10 +418,17 @@ def test_adding_a_sweep_value_trains_only_the_new_run(followups: dict[str, Snake
         "run_config": 1,
         "train": 1,
         "training_curves": 1,
+        "dashboard": 1,
+        "compare": 1,
         "all": 1,
     }, res.describe()
     per_run = [(rule, w.get("run")) for rule, w in scheduled_jobs(res.output) if "run" in w]
-    assert sorted(per_run) == [("run_config", "depth3"), ("train", "depth3"), ("training_curves", "depth3")]
+    assert sorted(per_run) == [
+        ("dashboard", "depth3"),
+        ("run_config", "depth3"),
+        ("train", "depth3"),
+        ("training_curves", "depth3"),
+    ]
 
 
 # --------------------------------------------------------------------------- rule params vs CLI

@@ -178,12 +178,73 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Per-run analysis outputs that the dashboard and comparisons read, if present.
+RUN_ANALYSES = ("lc", "paths", "elasticity")
+
+
+def _open_run_analyses(paths: dict[str, str | None]) -> dict[str, Any]:
+    from gendyn import store
+
+    return {k: store.open_analysis(p).load() for k, p in paths.items() if p}
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    import xarray as xr
+
+    from gendyn import store
+    from gendyn.figures import save_figure
+    from gendyn.figures.dashboard import run_dashboard
+
+    path = Path(args.run_h5)
+    attrs = store.check_run_file(path)
+    metrics = xr.open_dataset(path, group="metrics", engine="h5netcdf").load()
+    analyses = _open_run_analyses({k: getattr(args, k) for k in RUN_ANALYSES})
+    log_x: Any = {"auto": "auto", "true": True, "false": False}[args.log_x]
+    fig = run_dashboard(
+        metrics,
+        analyses,
+        attrs=attrs,
+        title=f"{attrs.get('experiment', '')} / {attrs.get('run', '')}: every measure",
+        log_x=log_x,
+        lc_radius=args.lc_radius,
+        paths_layer=args.paths_layer,
+    )
+    save_figure(fig, Path(args.prefix), dpi=args.dpi)
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    import json as _json
+
+    from gendyn.api import open_experiment
+    from gendyn.figures import save_figure
+    from gendyn.figures.compare import sweep_comparison
+
+    exp = open_experiment(args.exp_dir)
+    runs = exp.completed()
+    metrics = {r: exp[r]["metrics"].to_dataset().load() for r in runs}
+    analyses: dict[str, dict[str, Any]] = {}
+    for r in runs:
+        found = {m: exp.path / "analysis" / m / f"{r}.nc" for m in RUN_ANALYSES}
+        analyses[r] = _open_run_analyses({m: str(p) if p.exists() else None for m, p in found.items()})
+    first = exp[runs[0]].attrs if runs else {}
+    try:
+        kind = _json.loads(first.get("record_schedule", "{}")).get("kind")
+    except (TypeError, ValueError):
+        kind = None
+    log_x = args.log_x == "true" or (args.log_x == "auto" and kind in ("log", "lc"))
+    table = exp.runs[exp.runs["run"].isin(runs)]
+    fig = sweep_comparison(table, args.key, metrics, analyses, title=f"{exp.path.name}: runs by {args.key}", log_x=log_x)
+    save_figure(fig, Path(args.prefix), dpi=args.dpi)
+    return 0
+
+
 # --------------------------------------------------------------------------- parser
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gendyn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("-v", "--verbose", action="count", default=1, help="more log output (-vv: debug)")
+    p.add_argument("-v", "--verbose", action="count", default=1, help="debug log output and full tracebacks")
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train one run with recording (resumes after a kill)")
@@ -227,6 +288,23 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--x-axis", choices=["step", "epoch"], default="step")
     c.add_argument("--log-x", type=str.lower, choices=["auto", "true", "false"], default="auto")
     c.set_defaults(func=cmd_plot)
+    c = psub.add_parser("dashboard", help="every measure of one run on a shared step axis (PDF + PNG)")
+    c.add_argument("run_h5")
+    c.add_argument("prefix", help="output path without extension")
+    for key in RUN_ANALYSES:
+        c.add_argument(f"--{key}", default=None, help=f"analysis/{key}/{{run}}.nc of this run")
+    c.add_argument("--lc-radius", type=float, default=None, help="radius of the LC panel (default: nearest to 1)")
+    c.add_argument("--paths-layer", default=None, help="layer of the path-similarity panel (default: the second)")
+    c.add_argument("--dpi", type=int, default=150)
+    c.add_argument("--log-x", type=str.lower, choices=["auto", "true", "false"], default="auto")
+    c.set_defaults(func=cmd_dashboard)
+    c = psub.add_parser("compare", help="every measure across the values of one swept key (PDF + PNG)")
+    c.add_argument("exp_dir", help="results/{experiment}")
+    c.add_argument("key", help="swept key, a column of runs.csv (e.g. model.depth)")
+    c.add_argument("prefix", help="output path without extension")
+    c.add_argument("--dpi", type=int, default=150)
+    c.add_argument("--log-x", type=str.lower, choices=["auto", "true", "false"], default="auto")
+    c.set_defaults(func=cmd_compare)
 
     # Measure plug-ins: gendyn/commands/<name>.py each add a subcommand.
     import importlib
@@ -247,9 +325,11 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, StoreError, FileNotFoundError, KeyError) as e:
+    except (ConfigError, StoreError, FileNotFoundError, KeyError, ValueError) as e:
+        if args.verbose > 1:
+            raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)
-        print(f"gendyn {args.command}: error: {msg}", file=sys.stderr)
+        print(f"gendyn {args.command}: error: {msg} (run with -v for the traceback)", file=sys.stderr)
         return 2
     except Exception as e:
         from gendyn.train import TrainingDiverged

@@ -36,6 +36,12 @@ Supported datasets (``data.name``):
 ``mixture``
     ``f * x_real + (1 - f) * noise`` with ``f = data.mix_fraction``, the real
     images of ``data.base`` and the same noise as ``gaussian_noise``.
+
+Paper-003 layouts: ``first_n`` keeps the first n images of each split (dataset
+order), ``split_mode: permutation`` orders ``mnist5k``/``digits`` by a seeded
+permutation instead of a sorted stratified split, and ``test_source: train_split``
+halves the training images into train and a pseudo-test split, the real test
+split becoming :attr:`Data.heldout`.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ __all__ = [
     "NOISE_BASE_NAMES",
     "CONFIG_DEFAULTS",
     "CHANNEL_STATS",
+    "SPLIT_MODES",
+    "TEST_SOURCES",
     "Data",
     "Split",
     "TensorSplit",
@@ -68,6 +76,7 @@ __all__ = [
     "load_data",
     "check_data_available",
     "resolve_config",
+    "gaussian_noise_images",
 ]
 
 logger = logging.getLogger(__name__)
@@ -90,6 +99,10 @@ NOISE_BASE_NAMES: tuple[str, ...] = ("mnist5k", "digits", "mnist", "cifar10", "c
 _SYNTHETIC_NAMES: tuple[str, ...] = ("gaussian_noise", "mixture")
 _ROOT_DATASETS: tuple[str, ...] = ("mnist", "cifar10", "cifar100", "imagenet")
 _SPLIT_DATASETS: tuple[str, ...] = ("mnist5k", "digits")
+#: Values of ``data.split_mode`` (mnist5k/digits train/test split).
+SPLIT_MODES: tuple[str, ...] = ("stratified", "permutation")
+#: Values of ``data.test_source``.
+TEST_SOURCES: tuple[str, ...] = ("test", "train_split")
 
 #: Defaults of every key of the ``data`` config section.
 CONFIG_DEFAULTS: dict[str, Any] = {
@@ -107,6 +120,9 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "image_size": 224,
     "base": "mnist5k",
     "mix_fraction": 1.0,
+    "first_n": None,
+    "split_mode": "stratified",
+    "test_source": "test",
 }
 
 #: Per-channel (mean, std) of pixels in [0, 1] used when normalisation is on.
@@ -209,6 +225,9 @@ class _Config:
     image_size: int
     base: str
     mix_fraction: float
+    first_n: int | None = None
+    split_mode: str = "stratified"
+    test_source: str = "test"
 
     @property
     def source(self) -> str:
@@ -231,6 +250,9 @@ class _Config:
             "image_size": self.image_size,
             "base": self.base,
             "mix_fraction": self.mix_fraction,
+            "first_n": self.first_n,
+            "split_mode": self.split_mode,
+            "test_source": self.test_source,
         }
 
 
@@ -300,6 +322,18 @@ def _parse_config(cfg: Mapping[str, Any], root: Path | str | None) -> _Config:
     train_subset = _int_key(cfg, "train_subset", minimum=1, optional=True)
     test_subset = _int_key(cfg, "test_subset", minimum=1, optional=True)
     image_size = _int_key(cfg, "image_size", minimum=1)
+    first_n = _int_key(cfg, "first_n", minimum=1, optional=True)
+    if first_n is not None and (train_subset is not None or test_subset is not None):
+        raise ValueError(
+            f"data.first_n: {first_n} together with data.train_subset/test_subset "
+            f"({train_subset!r}/{test_subset!r}) is ambiguous; set first_n to null or both subsets to null"
+        )
+    split_mode = cfg.get("split_mode", CONFIG_DEFAULTS["split_mode"])
+    if split_mode not in SPLIT_MODES:
+        raise ValueError(f"data.split_mode: {split_mode!r} is invalid; allowed: {', '.join(SPLIT_MODES)}")
+    test_source = cfg.get("test_source", CONFIG_DEFAULTS["test_source"])
+    if test_source not in TEST_SOURCES:
+        raise ValueError(f"data.test_source: {test_source!r} is invalid; allowed: {', '.join(TEST_SOURCES)}")
     label_noise = _fraction_key(cfg, "label_noise")
     mix_fraction = _fraction_key(cfg, "mix_fraction")
     random_labels = _bool_key(cfg, "random_labels")
@@ -362,6 +396,9 @@ def _parse_config(cfg: Mapping[str, Any], root: Path | str | None) -> _Config:
         image_size=image_size,
         base=base,
         mix_fraction=mix_fraction,
+        first_n=first_n,
+        split_mode=split_mode,
+        test_source=test_source,
     )
 
 
@@ -865,6 +902,9 @@ class Data:
         (pass as ``augment=`` to :meth:`Split.batches`).
     config
         The resolved ``data`` config (defaults filled in, ``normalize`` a bool).
+    heldout
+        With ``data.test_source: train_split``: the real test split, held out
+        (``test`` then holds the second half of the training images); else None.
     """
 
     name: str
@@ -875,6 +915,7 @@ class Data:
     classes: list[str]
     augment: bool = False
     config: dict[str, Any] = field(default_factory=dict)
+    heldout: Split | None = None
 
 
 # --------------------------------------------------------------------------- raw sources
@@ -942,6 +983,14 @@ def _stratified_split(y: np.ndarray, n_test: int, seed: int, source: str) -> tup
             f"data.n_test: {n_test} cannot be split stratified for dataset {source!r} ({n} samples): {e}"
         ) from e
     return np.sort(train_idx), np.sort(test_idx)
+
+
+def _permutation_split(n: int, n_test: int, seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+    """A seeded permutation of ``n`` samples: train = its first ``n - n_test``, test = the rest (permutation order)."""
+    if n_test >= n:
+        raise ValueError(f"data.n_test: {n_test} is invalid for dataset {source!r} with {n} samples; expected 1..{n - 1}")
+    perm = _np_rng(seed, "permutation", source).permutation(n).astype(np.int64)
+    return perm[: n - n_test], perm[n - n_test :]
 
 
 def _read_pickle(path: Path, source: str) -> dict[bytes, Any]:
@@ -1032,7 +1081,10 @@ def _load_source(c: _Config) -> tuple[_Raw, _Raw, np.ndarray, np.ndarray, list[s
     if source in _SPLIT_DATASETS:
         x, y = _mnist5k_arrays() if source == "mnist5k" else _digits_arrays()
         full = _Raw(labels=y, pixels=torch.from_numpy(x.copy()))
-        tr, te = _stratified_split(y, c.n_test, c.seed, source)
+        if c.split_mode == "permutation":
+            tr, te = _permutation_split(y.size, c.n_test, c.seed, source)
+        else:
+            tr, te = _stratified_split(y, c.n_test, c.seed, source)
         return full, full, tr, te, [str(i) for i in range(10)]
     if source in _CIFAR_INFO:
         train, test, names = _load_cifar(c, source)
@@ -1081,6 +1133,23 @@ def _select_classes(
     return idx[keep], new[keep]
 
 
+def _first(c: _Config, split: str, idx: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``first_n``: the first n samples in order (2n train with ``train_split``; test cut to its size)."""
+    if c.first_n is None:
+        return idx, labels
+    if split == "test":
+        n = min(c.first_n, idx.size)
+    else:
+        n = 2 * c.first_n if c.test_source == "train_split" else c.first_n
+        if n > idx.size:
+            raise ValueError(
+                f"data.first_n: {c.first_n} needs {n} training samples"
+                f"{' (test_source: train_split uses 2n)' if c.test_source == 'train_split' else ''} but only "
+                f"{idx.size} are available (after data.classes selection); lower it"
+            )
+    return idx[:n], labels[:n]
+
+
 def _subset(c: _Config, key: str, size: int | None, idx: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if size is None:
         return idx, labels
@@ -1115,11 +1184,34 @@ def _corrupt_labels(c: _Config, labels: np.ndarray, n_classes: int) -> tuple[np.
     return labels.copy(), corrupted
 
 
+def gaussian_noise_images(shape: Sequence[int], *, seed: int, source: str, split: str) -> torch.Tensor:
+    """Gaussian noise images ``0.5 + eps / 3``, ``eps ~ N(0, 1)`` iid, float32 on the CPU, not clipped.
+
+    Parameters
+    ----------
+    shape
+        ``(N, C, H, W)`` (any shape works).
+    seed
+        ``data.seed``.
+    source, split
+        The real dataset the images replace (``data.base``) and the split name
+        (``train``, ``test``, ``heldout``); together with ``seed`` they seed an
+        independent CPU generator, so the draw is device-independent.
+
+    Returns
+    -------
+    torch.Tensor
+        float32 of ``shape``; mean 0.5, standard deviation 1/3, about 13.4 % of the
+        values outside [0, 1]. Paper 003, Sec. 2 ("fixed scaled Gaussian noise").
+    """
+    gen = _torch_gen(seed, "gaussian-noise", source, split)
+    eps = torch.randn(tuple(int(s) for s in shape), generator=gen, dtype=torch.float32)
+    return eps.div_(3.0).add_(0.5)
+
+
 def _noise(c: _Config, split: str, shape: tuple[int, ...]) -> torch.Tensor:
     """Gaussian noise images ``0.5 + eps / 3`` (float32, not clipped), seeded by (seed, base, split)."""
-    gen = _torch_gen(c.seed, "gaussian-noise", c.source, split)
-    eps = torch.randn(shape, generator=gen, dtype=torch.float32)
-    return eps.div_(3.0).add_(0.5)
+    return gaussian_noise_images(shape, seed=c.seed, source=c.source, split=split)
 
 
 # --------------------------------------------------------------------------- public loader
@@ -1136,7 +1228,7 @@ def load_data(cfg: Mapping[str, Any], *, root: Path | str | None = None) -> Data
         :data:`DATASET_NAMES`), ``root``, ``seed``, ``n_test``,
         ``train_subset``, ``test_subset``, ``classes``, ``label_noise``,
         ``random_labels``, ``normalize``, ``augment``, ``image_size``,
-        ``base``, ``mix_fraction``.
+        ``base``, ``mix_fraction``, ``first_n``, ``split_mode``, ``test_source``.
     root
         Dataset directory used when ``data.root`` is not set.
 
@@ -1155,10 +1247,12 @@ def load_data(cfg: Mapping[str, Any], *, root: Path | str | None = None) -> Data
     Notes
     -----
     Order of operations per split: source split (seeded stratified split of
-    ``n_test`` for ``mnist5k``/``digits``) -> ``classes`` selection and
-    relabelling -> ``train_subset``/``test_subset`` -> (train only)
-    ``label_noise``/``random_labels`` -> noise images for
-    ``gaussian_noise``/``mixture``.
+    ``n_test`` for ``mnist5k``/``digits``, or a seeded permutation with
+    ``split_mode: permutation``) -> ``classes`` selection and
+    relabelling -> ``train_subset``/``test_subset`` -> ``first_n`` -> (train only)
+    ``label_noise``/``random_labels`` -> ``test_source: train_split`` halving
+    (train = first half, test = second half, heldout = the real test split) ->
+    noise images for ``gaussian_noise``/``mixture`` (drawn per split name).
     """
     c = _parse_config(cfg, root)
     _check_available(c)
@@ -1176,6 +1270,14 @@ def load_data(cfg: Mapping[str, Any], *, root: Path | str | None = None) -> Data
 
     tr_idx, tr_labels = _subset(c, "train_subset", c.train_subset, tr_idx, tr_labels)
     te_idx, te_labels = _subset(c, "test_subset", c.test_subset, te_idx, te_labels)
+    tr_idx, tr_labels = _first(c, "train", tr_idx, tr_labels)
+    te_idx, te_labels = _first(c, "test", te_idx, te_labels)
+    if c.source in _SPLIT_DATASETS and c.first_n is not None and c.split_mode == "stratified":
+        logger.warning(
+            "data.first_n with data.split_mode: stratified keeps the first images of a class-sorted split of %s; "
+            "set data.split_mode: permutation for a class-mixed subset",
+            c.source,
+        )
     if tr_idx.size == 0 or te_idx.size == 0:
         raise ValueError(
             f"data.classes: {list(c.classes) if c.classes else None!r} leaves an empty split for dataset {c.source!r} "
@@ -1185,10 +1287,23 @@ def load_data(cfg: Mapping[str, Any], *, root: Path | str | None = None) -> Data
 
     mean, std = CHANNEL_STATS[c.source] if c.normalize else (None, None)
     splits: list[Split] = []
-    specs = (
-        ("train", raw_train, tr_idx, tr_labels, tr_final, tr_corrupted),
-        ("test", raw_test, te_idx, te_labels, te_labels.copy(), np.zeros(te_labels.size, dtype=bool)),
-    )
+    test_spec = ("test", raw_test, te_idx, te_labels, te_labels.copy(), np.zeros(te_labels.size, dtype=bool))
+    specs: tuple[tuple[str, _Raw, np.ndarray, np.ndarray, np.ndarray, np.ndarray], ...]
+    if c.test_source == "train_split":
+        # Paper 003: the first half of the training images trains, the second half is the
+        # "test" split of the objective, the real test split is only held out.
+        h = tr_idx.size // 2
+        if h < 1:
+            raise ValueError(
+                f"data.test_source: 'train_split' needs at least 2 training samples, got {tr_idx.size}"
+            )
+        specs = (
+            ("train", raw_train, tr_idx[:h], tr_labels[:h], tr_final[:h], tr_corrupted[:h]),
+            ("test", raw_train, tr_idx[h : 2 * h], tr_labels[h : 2 * h], tr_final[h : 2 * h], tr_corrupted[h : 2 * h]),
+            ("heldout", *test_spec[1:]),
+        )
+    else:
+        specs = (("train", raw_train, tr_idx, tr_labels, tr_final, tr_corrupted), test_spec)
     for split_name, raw, idx, clean, final, corrupted in specs:
         labels_t = torch.from_numpy(np.ascontiguousarray(final, dtype=np.int64))
         clean_t = torch.from_numpy(np.ascontiguousarray(clean, dtype=np.int64))
@@ -1238,13 +1353,15 @@ def load_data(cfg: Mapping[str, Any], *, root: Path | str | None = None) -> Data
         classes=names,
         augment=c.augment,
         config=c.as_dict(),
+        heldout=splits[2] if len(splits) > 2 else None,
     )
     logger.info(
-        "loaded %s%s: %d train / %d test, %d classes, input %s, normalize=%s, label_noise=%s, random_labels=%s",
+        "loaded %s%s: %d train / %d test%s, %d classes, input %s, normalize=%s, label_noise=%s, random_labels=%s",
         c.name,
         f" (base {c.source})" if c.name in _SYNTHETIC_NAMES else "",
         len(data.train),
         len(data.test),
+        f" (from the training images) / {len(data.heldout)} held-out" if data.heldout is not None else "",
         n_classes,
         input_shape,
         c.normalize,

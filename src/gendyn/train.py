@@ -9,6 +9,10 @@ the full training state (weights, optimiser, RNG, step, counts of rows written) 
 atomically to ``resume.pt``. Rerunning after a kill truncates the staged records (``run.partial/``) back to
 those counts and continues; data order and augmentation are pure functions of
 (seed, epoch, batch), so the resumed run is bit-identical to an uninterrupted one on CPU.
+
+Runs with ``training.objective`` (paper 003) train on paired train/test batches through
+:class:`gendyn.memorization.SplitTraining`; its gate (the test accuracy fixed at the start of
+each epoch) and per-epoch sums are part of the resume state.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ import gendyn
 from gendyn import store
 from gendyn.config import config_hash, write_run_config
 from gendyn.data import Data, load_data
+from gendyn.memorization import SplitTraining
 from gendyn.models import build_model
 from gendyn.record import Recorder, layer_name, record_steps, relu_layers
 
@@ -67,11 +72,24 @@ def _dtype(cfg: Mapping[str, Any]) -> torch.dtype:
     return torch.float64 if cfg["model"].get("dtype") == "float64" else torch.float32
 
 
+def _n_outputs(cfg: Mapping[str, Any], n_classes: int) -> int:
+    """Output width: ``training.objective.n_outputs`` (paper 003 S1 kept 1000) or the number of classes."""
+    n_out = (cfg["training"].get("objective") or {}).get("n_outputs")
+    if n_out is None:
+        return int(n_classes)
+    if int(n_out) < n_classes:
+        raise ValueError(
+            f"training.objective.n_outputs: {n_out} is fewer than the {n_classes} classes of the data; "
+            f"set it to at least {n_classes} or null"
+        )
+    return int(n_out)
+
+
 def build_run_model(cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
     """The run's model, initialised from its seed without touching the global RNG."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(derive_seed(cfg["training"]["seed"], "init"))
-        model = build_model(cfg["model"], tuple(input_shape), n_classes)
+        model = build_model(cfg["model"], tuple(input_shape), _n_outputs(cfg, n_classes))
     return model.to(_dtype(cfg))
 
 
@@ -160,7 +178,24 @@ class _Trainer:
         self.data = data if data is not None else load_data(cfg["data"])
         n_train = len(self.data.train)
         bs = int(self.tr["batch_size"])
-        self.spe = n_train // bs if self.tr["drop_last"] else math.ceil(n_train / bs)
+        # Paper 003 objectives: paired train/test batches (gendyn.memorization.SplitTraining).
+        obj_cfg = self.tr.get("objective")
+        self.split: SplitTraining | None = None
+        if obj_cfg is not None:
+            if self.tr["loss"] != "cross_entropy":
+                raise ValueError(
+                    f"training.loss: {self.tr['loss']!r} cannot be combined with training.objective "
+                    "(its losses are cross-entropies); set training.loss: cross_entropy"
+                )
+            self.split = SplitTraining.from_config(obj_cfg, cfg["model"], self.data.n_classes)
+            self.test_bs = int(obj_cfg.get("test_batch_size") or bs)
+            n_test = len(self.data.test)
+            self.spe = min(
+                n_train // bs if self.tr["drop_last"] else math.ceil(n_train / bs),
+                n_test // self.test_bs if self.tr["drop_last"] else math.ceil(n_test / self.test_bs),
+            )
+        else:
+            self.spe = n_train // bs if self.tr["drop_last"] else math.ceil(n_train / bs)
         if self.spe < 1:
             raise ValueError(f"training.batch_size: {bs} exceeds the {n_train} training images with drop_last; lower it")
         self.total = int(self.tr["steps"]) if self.tr.get("steps") is not None else int(self.tr["epochs"]) * self.spe
@@ -168,6 +203,8 @@ class _Trainer:
         self.rec_set = set(int(s) for s in self.rec_steps)
         self.model = build_run_model(cfg, self.data.input_shape, self.data.n_classes).to(device)
         self.opt = _optimizer(self.model.parameters(), self.tr)
+        if self.split is not None:
+            self.split.bind(self.model)
         self.param_modules = _param_modules(self.model)
         example = self.data.train.get(np.array([0]))[0].to(device=device, dtype=self.dtype)
         self.layers = relu_layers(self.model, example)
@@ -196,10 +233,21 @@ class _Trainer:
             else:
                 rng = np.random.default_rng(derive_seed(self.seed, f"metrics-{split}"))
                 self.metric_idx[split] = np.sort(rng.choice(n, size=sub, replace=False))
+        if self.data.heldout is not None:
+            n = len(self.data.heldout)
+            if sub is None or sub >= n:
+                self.metric_idx["heldout"] = np.arange(n)
+            else:
+                rng = np.random.default_rng(derive_seed(self.seed, "metrics-heldout"))
+                self.metric_idx["heldout"] = np.sort(rng.choice(n, size=sub, replace=False))
         self.gn_names = [f"gradnorm_{layer_name(n) if n else 'model'}" for n, _ in self.param_modules]
         self.metric_names = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "batch_loss"]
         if self.rec["grad_norms"]:
             self.metric_names += ["grad_norm", *self.gn_names]
+        if self.data.heldout is not None:
+            self.metric_names += ["heldout_loss", "heldout_acc"]
+        if self.split is not None:
+            self.metric_names += list(SplitTraining.METRICS)
         self.counts = _Counts()
         self.batch_loss_sum = 0.0
         self.batch_loss_n = 0
@@ -219,7 +267,17 @@ class _Trainer:
         }
 
     def _root_attrs(self) -> dict[str, Any]:
-        return {
+        extra: dict[str, Any] = {}
+        if self.data.heldout is not None:
+            extra["n_heldout"] = len(self.data.heldout)
+        if self.split is not None:
+            extra.update(
+                objective=self.split.objective.name,
+                test_batch_size=self.test_bs,
+                first_weight=self.split.weight_name,
+                keep_test_forward=int(self.split.keep_test_forward),
+            )
+        return extra | {
             "gendyn_version": gendyn.__version__,
             "config": json.dumps(self.cfg, sort_keys=True),
             "config_hash": config_hash(self.cfg),
@@ -269,6 +327,7 @@ class _Trainer:
             "last_grad_norms": dict(self.last_grad_norms),
             "last_finite": self.last_finite,
             "ckpt_records": self.ckpt.n,
+            "objective": self.split.state_dict() if self.split is not None else None,
         }
         with store.atomic_path(self.paths["resume"]) as tmp:
             torch.save(state, tmp)
@@ -305,13 +364,15 @@ class _Trainer:
         self.batch_loss_sum, self.batch_loss_n = state["batch_loss"]
         self.last_grad_norms = state["last_grad_norms"]
         self.last_finite = state["last_finite"]
+        if self.split is not None and state.get("objective") is not None:
+            self.split.load_state_dict(state["objective"])
         logger.info("resuming %s at step %d of %d", self.out, state["step"], self.total)
         return int(state["step"])
 
     # ------------------------------------------------------------------ record point
     @torch.no_grad()
-    def _evaluate(self, split: str) -> tuple[float, float]:
-        idx = self.metric_idx[split]
+    def _evaluate(self, split: str, idx: np.ndarray | None = None) -> tuple[float, float]:
+        idx = self.metric_idx[split] if idx is None else idx
         ds = getattr(self.data, split)
         bs = int(self.rec["eval_batch_size"])
         loss_sum, correct = 0.0, 0
@@ -358,6 +419,12 @@ class _Trainer:
             }
             if self.rec["grad_norms"]:
                 row.update(self.last_grad_norms or {k: float("nan") for k in ["grad_norm", *self.gn_names]})
+            if self.data.heldout is not None:
+                row["heldout_loss"], row["heldout_acc"] = self._evaluate("heldout")
+            if self.split is not None:
+                if len(self.metric_idx["test"]) == len(self.data.test):
+                    self.split.note_test_acc(step, va)  # the next epoch's gate reuses it
+                row.update(self.split.metrics_row(ta, va, initial=step == 0))
             self.writer.append_metrics(step, row)
             self.batch_loss_sum, self.batch_loss_n = 0.0, 0
             k = self.counts.records
@@ -386,21 +453,37 @@ class _Trainer:
         out["grad_norm"] = float(np.sqrt(sq.sum()))
         return out
 
-    def _train_step(self, step: int, x: torch.Tensor, y: torch.Tensor) -> float:
+    def _train_step(
+        self,
+        step: int,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        x_te: torch.Tensor | None = None,
+        y_te: torch.Tensor | None = None,
+    ) -> float:
         lr = lr_at(self.tr, step, self.total, self.spe)
         for g in self.opt.param_groups:
             g["lr"] = lr
         x = x.to(self.device, self.dtype, non_blocking=True)
         y = y.to(self.device, non_blocking=True)
         self.opt.zero_grad(set_to_none=True)
-        out = self.model(x)
-        loss = loss_fn(self.tr["loss"], out, y)
+        terms = None
+        if self.split is None:
+            out = self.model(x)
+            loss = loss_fn(self.tr["loss"], out, y)
+        else:
+            assert x_te is not None and y_te is not None
+            x_te = x_te.to(self.device, self.dtype, non_blocking=True)
+            y_te = y_te.to(self.device, non_blocking=True)
+            loss, terms = self.split.loss(self.model, x, y, x_te, y_te)
         value = float(loss.detach())
         if not math.isfinite(value):
             return value
         loss.backward()
         if self.rec["grad_norms"] and (step + 1) in self.rec_set:
             self.last_grad_norms = self._grad_norms()
+        if terms is not None:
+            self.split.after_backward(terms)  # type: ignore[union-attr]
         self.opt.step()
         self.batch_loss_sum += value
         self.batch_loss_n += 1
@@ -469,19 +552,23 @@ class _Trainer:
         every_s = float(self.rec["resume_every_s"])
         while step < self.total:
             epoch, start_batch = divmod(step, self.spe)
-            order = np.random.default_rng(derive_seed(self.seed, "order", epoch)).permutation(len(self.data.train))
-            batches = self.data.train.batches(
-                order,
-                int(self.tr["batch_size"]),
-                augment=bool(self.cfg["data"].get("augment", False)),
-                seed=derive_seed(self.seed, "augment"),
-                epoch=epoch,
-                start_batch=start_batch,
-                num_workers=int(self.tr.get("num_workers", 0)),
-                drop_last=bool(self.tr["drop_last"]),
-            )
-            for x, y in batches:
-                value = self._train_step(step, x, y)
+            batches: Any
+            if self.split is not None:
+                batches = self._paired_batches(epoch, start_batch)
+            else:
+                order = np.random.default_rng(derive_seed(self.seed, "order", epoch)).permutation(len(self.data.train))
+                batches = self.data.train.batches(
+                    order,
+                    int(self.tr["batch_size"]),
+                    augment=bool(self.cfg["data"].get("augment", False)),
+                    seed=derive_seed(self.seed, "augment"),
+                    epoch=epoch,
+                    start_batch=start_batch,
+                    num_workers=int(self.tr.get("num_workers", 0)),
+                    drop_last=bool(self.tr["drop_last"]),
+                )
+            for batch in batches:
+                value = self._train_step(step, *batch)
                 step += 1
                 bar.update(1)
                 if not math.isfinite(value):
@@ -495,6 +582,48 @@ class _Trainer:
                     self._save_resume(step)
                 if step >= self.total or step % self.spe == 0:
                     break
+
+    def _gate_accuracy(self) -> float:
+        """Accuracy on the whole test split in eval mode (the gate m of paper 003)."""
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            return self._evaluate("test", np.arange(len(self.data.test)))[1]
+        finally:
+            self.model.train(was_training)
+
+    def _paired_batches(self, epoch: int, start_batch: int) -> Any:
+        """Paper 003: (x_train, y_train, x_test, y_test) per step, paired by batch index.
+
+        The gate (test accuracy at the start of the epoch) is fixed first. Without
+        ``objective.shuffle`` both splits are read in order every epoch (the author's code);
+        with it, each split follows its own seeded per-epoch permutation. Steps per epoch =
+        the shorter split's batch count.
+        """
+        assert self.split is not None
+        self.split.begin_epoch(epoch, epoch * self.spe, self._gate_accuracy)
+        n_tr, n_te = len(self.data.train), len(self.data.test)
+        if self.tr["objective"]["shuffle"]:
+            order_tr = np.random.default_rng(derive_seed(self.seed, "order", epoch)).permutation(n_tr)
+            order_te = np.random.default_rng(derive_seed(self.seed, "test-order", epoch)).permutation(n_te)
+        else:
+            order_tr, order_te = np.arange(n_tr), np.arange(n_te)
+        common = {
+            "epoch": epoch,
+            "start_batch": start_batch,
+            "num_workers": int(self.tr.get("num_workers", 0)),
+            "drop_last": bool(self.tr["drop_last"]),
+        }
+        train = self.data.train.batches(
+            order_tr,
+            int(self.tr["batch_size"]),
+            augment=bool(self.cfg["data"].get("augment", False)),
+            seed=derive_seed(self.seed, "augment"),
+            **common,
+        )
+        test = self.data.test.batches(order_te, self.test_bs, augment=False, seed=derive_seed(self.seed, "augment"), **common)
+        for (x, y), (x_te, y_te) in zip(train, test):
+            yield x, y, x_te, y_te
 
     def _last_metric(self, name: str) -> float:
         return float(self.writer.last_metrics.get(name, float("nan")))

@@ -18,8 +18,11 @@ except ConfigError as e:
 
 RESULTS = CFG["results_dir"]
 EXPERIMENTS = active_experiments(CFG)
+# Job resources per rule kind (config `resources`; defaults in the schema): threads, mem_mb and
+# runtime of every submitted rule come from here; Slurm turns them into sbatch flags.
 TRAIN_RES = CFG["resources"]["train"]
 ANALYSIS_RES = CFG["resources"]["analysis"]
+FIGURE_RES = CFG["resources"]["figures"]
 
 try:
     RUNS = {
@@ -79,6 +82,16 @@ def analysis_config(experiment, key):
 
 def experiments_with(key):
     return [name for name in EXPERIMENTS if analysis_config(name, key) is not None]
+
+
+def optional_train_resource(key):
+    """resources.train.<key> (gpu_model, constraint) for a rule's resources; a callable
+    returning None (unset) makes Snakemake leave the resource out."""
+
+    def get(wildcards):
+        return TRAIN_RES.get(key)
+
+    return get
 
 
 def dask_args():

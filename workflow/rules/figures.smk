@@ -21,6 +21,10 @@ rule training_curves:
         f"{RESULTS}/{{experiment}}/logs/figures/curves_{{run}}.log",
     conda:
         "../../envs/analysis.yaml"
+    threads: FIGURE_RES["threads"]
+    resources:
+        mem_mb=FIGURE_RES["mem_mb"],
+        runtime=FIGURE_RES["runtime"],
     params:
         prefix=lambda wildcards, output: output.png[: -len(".png")],
         dpi=figure_option("dpi"),

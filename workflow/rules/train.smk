@@ -42,6 +42,8 @@ rule train:
     threads: TRAIN_RES["threads"]
     resources:
         gpu=TRAIN_RES["gpu"],
+        gpu_model=optional_train_resource("gpu_model"),
+        constraint=optional_train_resource("constraint"),
         mem_mb=TRAIN_RES["mem_mb"],
         runtime=TRAIN_RES["runtime"],
     params:

@@ -1,0 +1,443 @@
+"""Local elasticity (paper 002): closed form, naive-loop oracle, kernel limit, summaries,
+clustering, the pretrained (VGG-19) path and the quick experiment's outcome on real output."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+from torch import nn
+
+from gendyn import elasticity as el
+from gendyn.models import build_model
+
+from conftest import BIN, ROOT
+
+F64 = torch.float64
+
+
+def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.double(), b.double()
+    return float(((a - b).abs() / b.abs().clamp_min(1e-300)).max())
+
+
+def _gen(seed: int = 0) -> torch.Generator:
+    return torch.Generator().manual_seed(seed)
+
+
+def _with_running_stats(model: nn.Module, shape: tuple[int, ...], seed: int = 0) -> nn.Module:
+    """Give BN layers non-trivial running statistics (a few train-mode forwards), then eval."""
+    model.train()
+    g = _gen(seed)
+    with torch.no_grad():
+        for _ in range(3):
+            model(torch.randn(32, *shape, generator=g, dtype=next(model.parameters()).dtype))
+    return model.eval()
+
+
+# --------------------------------------------------------------------------- oracles
+
+
+@pytest.mark.parametrize("k", [1, 3])
+@pytest.mark.parametrize("form", ["exact", "kernel"])
+@pytest.mark.parametrize("wrap", [False, True])
+def test_linear_model_matches_closed_form(k: int, form: str, wrap: bool) -> None:
+    """Linear model f(x) = W x + b, loss l = 1/2 ||f(x) - y||^2 (real targets y).
+
+    grad_W l = e x^T and grad_b l = e with e = f(x) - y, so one SGD step on (x, y) gives
+    W+ = W - lr e x^T, b+ = b - lr e and, for every probe x',
+
+        f(x'; w+) - f(x'; w) = -lr e (x . x') - lr e = -lr (x . x' + 1) e.
+
+    Hence ||df(x')|| = lr |x . x' + 1| ||e|| and ||df(x)|| = lr (||x||^2 + 1) ||e||:
+
+        LE(x, x') = |x . x' + 1| / (||x||^2 + 1)
+
+    for any lr (f is linear in its parameters, so the kernel form is the same number).
+    ``wrap`` puts the layer in an nn.Sequential, which takes the rank-1 engine (it propagates
+    the change itself); the vmap engine subtracts z(w+) - z(w), whose rounding error grows
+    like eps ||z|| / ||dz|| ~ 1 / lr, hence the tolerance 1e-12 * max(1, 0.1 / lr).
+    """
+    g = _gen(k)
+    lin = nn.Linear(6, k).double()
+    model = nn.Sequential(lin) if wrap else lin
+    x = torch.randn(9, 6, generator=g, dtype=F64)
+    xp = torch.randn(7, 6, generator=g, dtype=F64)
+    y = torch.randn(9, k, generator=g, dtype=F64)
+    want = (x @ xp.T + 1).abs() / ((x * x).sum(1, keepdim=True) + 1)
+    for lr in (0.1, 1e-3):
+        got = el.local_elasticity(model, x, y, xp, lr=lr, loss="mse", form=form)
+        tol = 1e-12 * (max(1.0, 0.1 / lr) if form == "exact" and not wrap else 1.0)
+        assert _rel(got, want) <= tol, (lr, _rel(got, want))
+
+
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh])
+@pytest.mark.parametrize("lr", [0.1, 0.01])
+@pytest.mark.parametrize("engine", ["rank1", "vmap"])
+def test_exact_matches_naive_loop_on_mlp(act: type[nn.Module], lr: float, engine: str) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(10, 32), act(), nn.Linear(32, 32), act(), nn.Linear(32, 3)).double()
+    g = _gen(1)
+    x = torch.randn(16, 10, generator=g, dtype=F64)
+    y = torch.randint(0, 3, (16,), generator=g)
+    ref = el.local_elasticity_loop(model, x, y, x, lr=lr)
+    got = el.local_elasticity(model, x, y, x, lr=lr, engine=engine, return_parts=True)
+    for name in ("le", "num", "den"):
+        assert _rel(getattr(got, name), getattr(ref, name)) <= 1e-9, name
+    probes = torch.randn(5, 10, generator=g, dtype=F64)  # probes different from the updates
+    ref2 = el.local_elasticity_loop(model, x, y, probes, lr=lr)
+    got2 = el.local_elasticity(model, x, y, probes, lr=lr, engine=engine, chunk=3, return_parts=True)
+    assert _rel(got2.le, ref2.le) <= 1e-9
+
+
+@pytest.mark.parametrize(
+    "name, cfg, shape",
+    [
+        ("mlp-bn", {"name": "mlp", "depth": 2, "width": 16, "bn": True}, (1, 4, 4)),
+        ("cnn-bn", {"name": "cnn", "depth": 2, "width": 4, "bn": True}, (1, 8, 8)),
+        ("resnet18", {"name": "resnet18", "width_factor": 0.0625}, (3, 6, 6)),
+    ],
+)
+def test_exact_matches_naive_loop_on_bn_models(name: str, cfg: dict, shape: tuple[int, ...]) -> None:
+    """MLP with BN (rank-1 engine), CNN with BN and a ResNet (vmap engine), BN in eval mode."""
+    torch.manual_seed(0)
+    model = _with_running_stats(build_model({**cfg, "dtype": "float64"}, shape, 4), shape)
+    g = _gen(2)
+    x = torch.randn(4, *shape, generator=g, dtype=F64)
+    y = torch.randint(0, 4, (4,), generator=g)
+    ref = el.local_elasticity_loop(model, x, y, x, lr=0.05)
+    got = el.local_elasticity(model, x, y, x, lr=0.05, return_parts=True)
+    for part in ("le", "num", "den"):
+        assert _rel(getattr(got, part), getattr(ref, part)) <= 1e-9, (name, part)
+
+
+def test_train_mode_model_with_bn_and_dropout_is_evaluated_in_eval_mode_and_left_unchanged() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 3)).double()
+    _with_running_stats(model, (5,))
+    g = _gen(3)
+    x = torch.randn(8, 5, generator=g, dtype=F64)
+    y = torch.randint(0, 3, (8,), generator=g)
+    want = el.local_elasticity(copy.deepcopy(model).eval(), x, y, x, lr=0.1)
+    model.train()
+    model[3].eval()  # mixed flags must come back exactly as they were
+    flags = [m.training for m in model.modules()]
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    for engine in ("rank1", "vmap"):
+        got = el.local_elasticity(model, x, y, x, lr=0.1, engine=engine)
+        assert _rel(got, want) <= 1e-12
+        assert [m.training for m in model.modules()] == flags
+        for k, v in model.state_dict().items():
+            assert torch.equal(v, state[k]), k
+
+
+def test_le_of_an_image_with_itself_is_one_and_vanishing_steps_are_nan() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 2)).double()
+    x = torch.randn(5, 4, generator=_gen(4), dtype=F64)
+    le = el.local_elasticity(model, x, torch.tensor([0, 1, 0, 1, 1]), x, lr=0.3)
+    assert torch.equal(le.diagonal(), torch.ones(5, dtype=F64))
+    # MSE on the model's own outputs: r = dloss/dz = 0, the step is zero -> NaN rows, never inf
+    with torch.no_grad():
+        target = model(x).clone()
+    target[0] += 1.0  # only sample 0 has a non-zero residual
+    parts = el.local_elasticity(model, x, target, x, lr=0.3, loss="mse", return_parts=True)
+    assert torch.isfinite(parts.le[0]).all()
+    assert torch.isnan(parts.le[1:]).all() and not torch.isinf(parts.le).any()
+    assert parts.nan_fraction == pytest.approx(4 / 5)
+
+
+def test_retry_rule_recomputes_vanishing_rows_with_a_larger_step() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 3)).double()
+    g = _gen(5)
+    x = torch.randn(6, 4, generator=g, dtype=F64)
+    y = torch.randint(0, 3, (6,), generator=g)
+    base = el.local_elasticity(model, x, y, x, lr=1e-4, return_parts=True)
+    eps = float(base.den.median())  # half of the rows "vanish" at lr = 1e-4
+    small = base.den < eps
+    got = el.local_elasticity(model, x, y, x, lr=1e-4, den_eps=eps, retry=(10.0, 1), return_parts=True)
+    big = el.local_elasticity(model, x, y, x, lr=1e-3, return_parts=True)
+    assert torch.equal(got.lr[small], torch.full((int(small.sum()),), 1e-3, dtype=F64))
+    assert torch.equal(got.lr[~small], torch.full((int((~small).sum()),), 1e-4, dtype=F64))
+    assert _rel(got.le[small], big.le[small]) <= 1e-10
+    assert _rel(got.le[~small], base.le[~small]) <= 1e-12
+
+
+def test_kernel_form_is_the_first_order_limit_of_the_exact_form() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3)).double()
+    g = _gen(6)
+    x = torch.randn(8, 6, generator=g, dtype=F64)
+    y = torch.randint(0, 3, (8,), generator=g)
+    ker = el.local_elasticity(model, x, y, x, lr=1.0, form="kernel")
+    errs = []
+    for lr in (1e-1, 1e-2, 1e-3, 1e-4, 1e-5):
+        ex = el.local_elasticity(model, x, y, x, lr=lr)
+        errs.append(float(((ex - ker).abs() / ker.abs()).mean()))
+    ratios = [a / b for a, b in zip(errs, errs[1:])]
+    assert all(3 <= r <= 30 for r in ratios), (errs, ratios)
+    assert float(((el.local_elasticity(model, x, y, x, lr=1e-5) - ker).abs() / ker.abs()).max()) <= 1e-3
+
+
+def test_kernel_jacobian_path_equals_jvp_path_and_he_su_form_for_one_output() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 3)).double()
+    g = _gen(7)
+    x, xp = torch.randn(6, 5, generator=g, dtype=F64), torch.randn(4, 5, generator=g, dtype=F64)
+    y = torch.randint(0, 3, (6,), generator=g)
+    a = el.local_elasticity(model, x, y, xp, form="kernel", kernel_method="jacobian", return_parts=True)
+    b = el.local_elasticity(model, x, y, xp, form="kernel", kernel_method="jvp", return_parts=True)
+    assert _rel(a.num, b.num) <= 1e-10 and _rel(a.den, b.den) <= 1e-10
+    # K = 1: LE_ker = |<grad f(x'), grad f(x)>| / ||grad f(x)||^2 (the loss derivative cancels)
+    one = nn.Sequential(nn.Linear(5, 12), nn.Tanh(), nn.Linear(12, 1)).double()
+    t = torch.randn(6, 1, generator=g, dtype=F64)
+    got = el.local_elasticity(one, x, t, xp, form="kernel", loss="mse")
+
+    def grad_f(v: torch.Tensor) -> torch.Tensor:
+        one.zero_grad()
+        one(v[None]).sum().backward()
+        return torch.cat([p.grad.flatten() for p in one.parameters()]).clone()
+
+    gu = torch.stack([grad_f(v) for v in x])
+    gp = torch.stack([grad_f(v) for v in xp])
+    want = (gu @ gp.T).abs() / (gu * gu).sum(1, keepdim=True)
+    assert _rel(got, want) <= 1e-10
+
+
+def test_label_reduction_and_softmax_head_use_the_logits() -> None:
+    torch.manual_seed(0)
+    core = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).double()
+    with_head = nn.Sequential(*core, nn.Softmax(dim=1))
+    g = _gen(8)
+    x = torch.randn(5, 4, generator=g, dtype=F64)
+    y = torch.randint(0, 3, (5,), generator=g)
+    assert torch.equal(el.local_elasticity(with_head, x, y, x, lr=0.1), el.local_elasticity(core, x, y, x, lr=0.1))
+    ref = el.local_elasticity_loop(core, x, y, x, lr=0.1, reduce="label")
+    got = el.local_elasticity(core, x, y, x, lr=0.1, reduce="label", return_parts=True)
+    assert _rel(got.num, ref.num) <= 1e-9 and _rel(got.den, ref.den) <= 1e-9
+
+
+def test_invalid_arguments_name_the_problem() -> None:
+    model = nn.Linear(3, 2).double()
+    x = torch.zeros(2, 3, dtype=F64)
+    with pytest.raises(ValueError, match="form"):
+        el.local_elasticity(model, x, torch.tensor([0, 1]), x, form="ntk")
+    with pytest.raises(ValueError, match="y_update"):
+        el.local_elasticity(model, x, torch.tensor([0]), x)
+    with pytest.raises(ValueError, match="rank1"):
+        el.local_elasticity(build_model({"name": "cnn", "depth": 1, "width": 2}, (1, 4, 4), 2), torch.zeros(2, 1, 4, 4),
+                            torch.tensor([0, 1]), torch.zeros(2, 1, 4, 4), engine="rank1")  # fmt: skip
+
+
+# --------------------------------------------------------------------------- summaries and clustering
+
+
+def test_histogram_counts_cover_every_off_diagonal_pair_and_ratio_ignores_probe_order() -> None:
+    rng = np.random.default_rng(0)
+    n = 30
+    labels = rng.integers(0, 3, n)
+    le = rng.gamma(2.0, 0.3, (n, n))  # some values > 1
+    le[3, 7] = np.nan
+    np.fill_diagonal(le, 1.0)
+    same = np.eye(n, dtype=bool)
+    s = el.pair_summary(le, labels, labels, same, n_bins=50)
+    assert int(s["hist"].sum() + s["overflow"].sum() + s["n_nan"].sum()) == n * n - n
+    assert int(s["n_pairs"].sum()) == n * n - n
+    assert s["overflow"].sum() == np.sum(le[~same] > 1)
+    perm = rng.permutation(n)
+    s2 = el.pair_summary(le[:, perm], labels, labels[perm], same[:, perm], n_bins=50)
+    assert float(s2["ratio"]) == pytest.approx(float(s["ratio"]), rel=1e-12)
+    assert float(s2["ratio_median"]) == float(s["ratio_median"])
+    w = le[(labels[:, None] == labels[None]) & ~same & np.isfinite(le)]
+    assert float(s["within"]) == pytest.approx(w.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["spectral", "kmeans_rows", "kernel_kmeans"])
+def test_clustering_recovers_block_structure(method: str) -> None:
+    rng = np.random.default_rng(1)
+    labels = np.repeat([2, 0, 1], 12)
+    le = np.where(labels[:, None] == labels[None], 0.8, 0.1) + rng.uniform(0, 0.05, (36, 36))
+    le[0, 5] = np.nan
+    res = el.cluster_le(le, labels, method=method, seed=0)
+    assert res.accuracy == 1.0 and res.ari == pytest.approx(1.0)
+    assert el.hungarian_accuracy(labels, (labels + 1) % 3) == 1.0
+    assert el.hungarian_accuracy(labels, np.zeros_like(labels)) == pytest.approx(1 / 3)
+
+
+# --------------------------------------------------------------------------- the pretrained (VGG-19) path
+
+
+def _write_imagefolder(root: Path, wnids: list[str], n: int, size: int = 72) -> None:
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split in ("train", "val"):
+        for k, w in enumerate(wnids):
+            d = root / split / w
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(n if split == "train" else 1):
+                base = rng.integers(0, 256, (size, size, 3)) // 2 + 60 * k
+                Image.fromarray(base.clip(0, 255).astype(np.uint8)).save(d / f"{w}_{i}.png")
+
+
+def test_vgg19_histograms_load_weights_from_the_configured_file(tmp_path: Path) -> None:
+    from gendyn.cli import main
+    from gendyn.commands.elasticity import pretrained_model
+
+    wnids = ["n02132136", "n02128385", "n02129604"]  # brown bear, leopard, tiger
+    _write_imagefolder(tmp_path / "imagenet", wnids, n=4)
+    model_cfg = {"name": "vgg19", "width_factor": 0.0625}
+    torch.manual_seed(0)
+    net = build_model(model_cfg, (3, 64, 64), 10)
+    weights = tmp_path / "vgg19_random.pth"
+    torch.save(net.state_dict(), weights)
+    loaded = pretrained_model(model_cfg, (3, 64, 64), 10, weights)
+    for k, v in net.state_dict().items():
+        assert torch.equal(loaded.state_dict()[k], v), k
+    exp = {
+        "experiment": "le_vgg19",
+        "data": {"name": "imagenet", "root": str(tmp_path / "imagenet"), "classes": wnids, "image_size": 64},
+        "model": model_cfg,
+        "pretrained": {"weights": str(weights), "n_outputs": 10, "output_index": [7, 3, 5]},
+    }
+    settings = {"dtype": "float32", "lr": 1e-3, "histograms": {"n_per_class": 3, "class_names": ["brown bear", "leopard", "tiger"]}}
+    out = tmp_path / "hist.nc"
+    assert main(["elasticity", "histograms", str(out), "--pretrained", json.dumps(exp), "--settings", json.dumps(settings)]) == 0
+    ds = xr.open_dataset(out)
+    assert ds.attrs["pretrained"] == 1 and ds.attrs["source"] == str(weights)
+    assert list(ds["class_name_i"].values) == ["brown bear", "leopard", "tiger"]
+    assert int(ds["hist"].sum() + ds["overflow"].sum() + ds["n_nan"].sum()) == 9 * 8
+    assert ds["le"].shape == (9, 9) and np.allclose(np.diag(ds["le"].values), 1.0)
+    # the same numbers from the library on the loaded weights and the model's output indices
+    from gendyn.data import load_data
+
+    data = load_data(exp["data"])
+    idx = ds["index_i"].values
+    x, y = data.train.get(idx)
+    want = el.local_elasticity(loaded, x, torch.tensor([7, 3, 5])[y], x, lr=1e-3)
+    np.testing.assert_allclose(ds["le"].values, want.numpy(), rtol=1e-6)
+    # a missing file names the config key
+    exp["pretrained"]["weights"] = str(tmp_path / "missing.pth")
+    with pytest.raises(FileNotFoundError, match=r"le_vgg19\.analyses\.elasticity\.pretrained\.weights"):
+        from gendyn.commands.elasticity import compute_histograms, resolve_settings
+
+        compute_histograms(resolve_settings(settings), pretrained=exp)
+
+
+def test_pretrained_experiment_is_analysed_without_training(tmp_path: Path) -> None:
+    """Dry-run of a config whose experiment gives weights: no train job, the histogram jobs only."""
+    wnids = ["n02132136", "n02128385", "n02129604"]
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(b"placeholder")  # the dry-run only checks that the file exists
+    cfg = {
+        "active_experiments": ["le_vgg19"],
+        "experiments": {"le_vgg19": {
+            "data": {"name": "imagenet", "root": str(tmp_path), "classes": wnids},
+            "model": {"name": "vgg19"},
+            "training": {"epochs": 1},
+            "analyses": {"elasticity": {"pretrained": {"weights": str(weights), "n_outputs": 1000,
+                                                       "output_index": [294, 288, 292]},
+                                        "histograms": {"n_per_class": 120}}},
+        }},
+    }  # fmt: skip
+    cfg_file = tmp_path / "c.yaml"
+    cfg_file.write_text(json.dumps(cfg))
+    res = subprocess.run([str(BIN / "snakemake"), "-s", str(ROOT / "Snakefile"), "-d", str(tmp_path), "--configfile",
+                          str(cfg_file), "-n", "--quiet", "rules"], capture_output=True, text=True, timeout=240)  # fmt: skip
+    out = res.stdout + res.stderr
+    assert res.returncode == 0, out
+    assert "elasticity_histograms" in out and "elasticity_figure_histograms" in out
+    assert "train " not in out and "training_curves" not in out
+
+
+# --------------------------------------------------------------------------- quick experiment on real output
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, xr.Dataset]:
+    """The default config's ``le_quick`` experiment, trained for real and analysed by the CLI."""
+    from gendyn.cli import main
+    from gendyn.config import expand_experiment, load_yaml, validate_config
+    from gendyn.train import train_run
+
+    cfg = validate_config(load_yaml(ROOT / "config" / "config.yaml"))
+    exp = cfg["experiments"]["le_quick"]
+    [(rid, _, run_cfg)] = expand_experiment("le_quick", exp)
+    run_cfg["training"]["device"] = "cpu"
+    out = tmp_path_factory.mktemp("le_quick")
+    threads = torch.get_num_threads()
+    try:  # one thread: on a shared 2-core machine two contend badly (3x slower)
+        torch.set_num_threads(1)
+        train_run(run_cfg, out / rid)
+        settings = {k: v for k, v in exp["analyses"]["elasticity"].items() if k != "figures"}
+        nc = out / f"{rid}.nc"
+        assert main(["elasticity", "run", str(out / rid), str(nc), "--settings", json.dumps(settings), "--threads", "1"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out / rid, xr.open_dataset(nc).load()
+
+
+def test_quick_experiment_local_elasticity_rises_over_training(quick_run: tuple[Path, xr.Dataset]) -> None:
+    import gendyn
+
+    run_dir, ds = quick_run
+    acc = float(gendyn.open_run(run_dir)["metrics"]["test_acc"].values[-1])
+    assert acc >= 0.85
+    assert ds.sizes["image_i"] == 100 and ds.sizes["record"] == 5
+    assert list(ds["epoch"].values) == pytest.approx([0, 1, 2, 5, 10])
+    r = ds["ratio"].values
+    assert float(ds["nan_fraction"].max()) == 0.0
+    assert r[-1] >= 1.2, r
+    assert r[-1] - r[0] >= 0.1, r
+    assert np.all(np.diff(r) >= -0.02), r
+    assert np.all(np.diff(ds["ratio_median"].values) >= -0.02)
+    le = ds["le"].values
+    assert np.all(np.diagonal(le, axis1=1, axis2=2) == 1.0)
+    assert ds["cluster_accuracy"].sizes["record"] == 5
+
+
+def test_quick_experiment_batched_equals_naive_loop_at_a_record(quick_run: tuple[Path, xr.Dataset]) -> None:
+    import gendyn
+
+    run_dir, ds = quick_run
+    x, y = gendyn.tracked_inputs(run_dir)
+    sel = ds["tracked_i"].values[:20]
+    step = int(ds["step"].values[2])
+    model = gendyn.load_model(run_dir, step)
+    ref = el.local_elasticity_loop(model, x[sel], y[sel], x[ds["tracked_j"].values], lr=0.01)
+    got = ds["le"].isel(record=2).values[:20]
+    off = ~np.eye(20, ds.sizes["image_j"], dtype=bool)
+    np.testing.assert_allclose(got[off], ref.le.numpy()[off], rtol=1e-9)
+
+
+def test_quick_experiment_figures(quick_run: tuple[Path, xr.Dataset], tmp_path: Path) -> None:
+    from gendyn.cli import main
+
+    run_dir, ds = quick_run
+    nc = run_dir.parent / f"{run_dir.name}.nc"
+    for fig in ("training", "classes", "clustering"):
+        args = ["elasticity", "plot", fig, str(tmp_path / fig), str(nc), "--dpi", "40", "--table", str(tmp_path / "c.csv")]
+        assert main(args) == 0
+        assert (tmp_path / f"{fig}.png").stat().st_size > 2_000
+    table = (tmp_path / "c.csv").read_text().splitlines()
+    assert table[0].startswith("run,step,epoch,le_accuracy,le_ari") and len(table) == 6
+
+
+def test_he_su_similarity_accumulates_relative_changes() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)).double()
+    g = _gen(9)
+    xp, xa = torch.randn(6, 4, generator=g, dtype=F64), torch.randn(4, 4, generator=g, dtype=F64)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    S = el.he_su_similarity(model, xp, xa, lr=0.05, seed=0)
+    assert S.shape == (6, 6) and np.allclose(np.diag(S), 1.0)  # each primary sample is updated once
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k])  # trained a copy
+    assert np.array_equal(S, el.he_su_similarity(model, xp, xa, lr=0.05, seed=0))
