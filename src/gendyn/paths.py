@@ -1123,7 +1123,7 @@ def cross_path_dataset(
     Returns
     -------
     dict mapping variable name -> (dims tuple, array), from which the caller builds the
-    Dataset (``gendyn paths compute``; docs/measures/paths.md lists the variables), plus the
+    Dataset (``gendyn paths compute``; docs/measures.md lists the variables), plus the
     private keys ``_names`` (layer names, ``all`` last), ``_records`` (record indices
     ``lag..R-1`` of the ``record`` dim), ``_overlap_records``, ``_m`` and ``_mo`` (image counts
     of the full matrices).

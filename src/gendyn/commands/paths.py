@@ -117,7 +117,7 @@ def compute_run(
     mem_budget_bytes: int,
     data_root: str | None = None,
 ) -> Any:
-    """The ``analysis/paths/{run}.nc`` dataset of one run (see docs/measures/paths.md)."""
+    """The ``analysis/paths/{run}.nc`` dataset of one run (see docs/measures.md)."""
     import numpy as np
     import xarray as xr
 
