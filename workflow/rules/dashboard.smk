@@ -30,7 +30,7 @@ def dashboard_options(wildcards, input):
 
 
 def compare_inputs(wildcards):
-    files = []
+    files = [f"{RESULTS}/{wildcards.experiment}/runs.csv"]
     for rid in run_ids(wildcards.experiment):
         files.append(f"{RESULTS}/{wildcards.experiment}/runs/{rid}/run.h5")
         files.extend(run_analysis_inputs(wildcards.experiment, rid).values())
@@ -70,8 +70,8 @@ rule dashboard:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/dashboard/{{run}}.png",
             caption="../report/dashboard.rst",
-            category="{experiment}",
-            subcategory="Dashboard: every measure of a run",
+            category="Runs - training curves and dashboards",
+            subcategory="{experiment}: Dashboard: every measure of a run",
             labels={
                 "experiment": "{experiment}",
                 "run": "{run}",
@@ -100,8 +100,8 @@ rule compare:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/compare/{{key}}.png",
             caption="../report/compare.rst",
-            category="{experiment}",
-            subcategory="Comparison across the sweep",
+            category="Runs - training curves and dashboards",
+            subcategory="{experiment}: Comparison across the sweep",
             labels={
                 "experiment": "{experiment}",
                 "swept key": "{key}",

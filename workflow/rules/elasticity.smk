@@ -196,8 +196,8 @@ rule elasticity_figure_training:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/elasticity/training.png",
             caption="../report/elasticity_training.rst",
-            category="{experiment}",
-            subcategory="Local elasticity",
+            category="Paper 002 - local elasticity",
+            subcategory="{experiment}: Local elasticity",
             labels={"experiment": "{experiment}", "figure": "LE over training"},
         ),
     log:
@@ -226,8 +226,8 @@ rule elasticity_figure_classes:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/elasticity/classes_{{run}}.png",
             caption="../report/elasticity_classes.rst",
-            category="{experiment}",
-            subcategory="Local elasticity",
+            category="Paper 002 - local elasticity",
+            subcategory="{experiment}: Local elasticity",
             labels={
                 "experiment": "{experiment}",
                 "run": "{run}",
@@ -255,8 +255,8 @@ rule elasticity_figure_clustering:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/elasticity/clustering.png",
             caption="../report/elasticity_clustering.rst",
-            category="{experiment}",
-            subcategory="Local elasticity",
+            category="Paper 002 - local elasticity",
+            subcategory="{experiment}: Local elasticity",
             labels={"experiment": "{experiment}", "figure": "LE clustering"},
         ),
         table=f"{RESULTS}/{{experiment}}/figures/elasticity/clustering.csv",
@@ -283,8 +283,8 @@ rule elasticity_figure_histograms:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/elasticity/histograms_{{run}}.png",
             caption="../report/elasticity_histograms.rst",
-            category="{experiment}",
-            subcategory="Local elasticity",
+            category="Paper 002 - local elasticity",
+            subcategory="{experiment}: Local elasticity",
             labels={
                 "experiment": "{experiment}",
                 "run": "{run}",

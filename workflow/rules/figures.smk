@@ -9,8 +9,8 @@ rule training_curves:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/curves/{{run}}.png",
             caption="../report/training_curves.rst",
-            category="{experiment}",
-            subcategory="Training curves",
+            category="Runs - training curves and dashboards",
+            subcategory="{experiment}: Training curves",
             labels={
                 "experiment": "{experiment}",
                 "run": "{run}",

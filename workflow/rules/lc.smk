@@ -139,8 +139,8 @@ rule lc_fig_dynamics:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/lc/dynamics/{{run}}.png",
             caption="../report/lc_dynamics.rst",
-            category="{experiment}",
-            subcategory="LC: dynamics (Figs 2, 9)",
+            category="Paper 001 - local complexity",
+            subcategory="{experiment}: LC: dynamics (Figs 2, 9)",
             labels={"run": "{run}", "figure": "Fig 2, 9"},
         ),
     log:
@@ -168,8 +168,8 @@ rule lc_fig_layers:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/lc/layers/{{run}}.png",
             caption="../report/lc_layers.rst",
-            category="{experiment}",
-            subcategory="LC: layer-wise (Figs 13-14)",
+            category="Paper 001 - local complexity",
+            subcategory="{experiment}: LC: layer-wise (Figs 13-14)",
             labels={"run": "{run}", "figure": "Fig 13-14"},
         ),
     log:
@@ -198,8 +198,8 @@ rule lc_fig_sweep:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/lc/sweep.png",
             caption="../report/lc_sweep.rst",
-            category="{experiment}",
-            subcategory="LC: sweep (Figs 3-8, 10, 11)",
+            category="Paper 001 - local complexity",
+            subcategory="{experiment}: LC: sweep (Figs 3-8, 10, 11)",
             labels={"figure": "Figs 3-8, 10, 11"},
         ),
     log:
@@ -228,8 +228,8 @@ rule lc_fig_regions:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/lc/regions/{{run}}.png",
             caption="../report/lc_regions.rst",
-            category="{experiment}",
-            subcategory="LC: region maps (Fig 1)",
+            category="Paper 001 - local complexity",
+            subcategory="{experiment}: LC: region maps (Fig 1)",
             labels={"run": "{run}", "figure": "Fig 1"},
         ),
     log:
@@ -257,8 +257,8 @@ rule lc_fig_regions_vs_lc:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/lc/regions_vs_lc/{{run}}.png",
             caption="../report/lc_regions_vs_lc.rst",
-            category="{experiment}",
-            subcategory="LC: exact regions vs LC (Fig 12)",
+            category="Paper 001 - local complexity",
+            subcategory="{experiment}: LC: exact regions vs LC (Fig 12)",
             labels={"run": "{run}", "figure": "Fig 12"},
         ),
     log:
@@ -287,8 +287,8 @@ rule lc_fig_robust:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/lc/robust/{{run}}.png",
             caption="../report/lc_robust.rst",
-            category="{experiment}",
-            subcategory="LC: robustness (R1)",
+            category="Paper 001 - local complexity",
+            subcategory="{experiment}: LC: robustness (R1)",
             labels={"run": "{run}", "figure": "R1"},
         ),
     log:

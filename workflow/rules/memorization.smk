@@ -44,8 +44,8 @@ rule memorization_curves:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/memorization/curves.png",
             caption="../report/memorization_curves.rst",
-            category="{experiment}",
-            subcategory="Memorization (paper 003)",
+            category="Paper 003 - memorization",
+            subcategory="{experiment}: Memorization (paper 003)",
             labels={"experiment": "{experiment}", "figure": "accuracy curves"},
         ),
     log:
@@ -63,7 +63,7 @@ rule memorization_curves:
         dpi=figure_option("dpi"),
     shell:
         "gendyn memorization plot curves {params.prefix} --experiment {params.exp_dir}"
-        " {params.groups} --splits {params.splits} --paper-figure {params.paper_figure:q}"
+        " {params.groups} --splits {params.splits} --paper-figure={params.paper_figure:q}"
         " --dpi {params.dpi} 2> {log}"
 
 
@@ -75,8 +75,8 @@ rule memorization_threshold:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/memorization/threshold.png",
             caption="../report/memorization_threshold.rst",
-            category="{experiment}",
-            subcategory="Memorization (paper 003)",
+            category="Paper 003 - memorization",
+            subcategory="{experiment}: Memorization (paper 003)",
             labels={"experiment": "{experiment}", "figure": "epochs to threshold"},
         ),
     log:
@@ -91,7 +91,7 @@ rule memorization_threshold:
         dpi=figure_option("dpi"),
     shell:
         "gendyn memorization plot threshold {params.prefix} --experiment {params.exp_dir}"
-        " --summary {input.summary} {params.groups} --paper-figure {params.paper_figure:q}"
+        " --summary {input.summary} {params.groups} --paper-figure={params.paper_figure:q}"
         " --dpi {params.dpi} 2> {log}"
 
 
@@ -103,8 +103,8 @@ rule memorization_gradnorm:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/memorization/gradnorm.png",
             caption="../report/memorization_gradnorm.rst",
-            category="{experiment}",
-            subcategory="Memorization (paper 003)",
+            category="Paper 003 - memorization",
+            subcategory="{experiment}: Memorization (paper 003)",
             labels={"experiment": "{experiment}", "figure": "gradient norm"},
         ),
     log:
@@ -119,7 +119,7 @@ rule memorization_gradnorm:
         dpi=figure_option("dpi"),
     shell:
         "gendyn memorization plot gradnorm {params.prefix} --experiment {params.exp_dir}"
-        " {params.groups} --paper-figure {params.paper_figure:q} --dpi {params.dpi} 2> {log}"
+        " {params.groups} --paper-figure={params.paper_figure:q} --dpi {params.dpi} 2> {log}"
 
 
 rule memorization_gap:
@@ -130,8 +130,8 @@ rule memorization_gap:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/memorization/gap.png",
             caption="../report/memorization_gap.rst",
-            category="{experiment}",
-            subcategory="Memorization (paper 003)",
+            category="Paper 003 - memorization",
+            subcategory="{experiment}: Memorization (paper 003)",
             labels={"experiment": "{experiment}", "figure": "generalization gap"},
         ),
     log:
@@ -146,7 +146,7 @@ rule memorization_gap:
         dpi=figure_option("dpi"),
     shell:
         "gendyn memorization plot gap {params.prefix} --experiment {params.exp_dir}"
-        " {params.groups} --paper-figure {params.paper_figure:q} --dpi {params.dpi} 2> {log}"
+        " {params.groups} --paper-figure={params.paper_figure:q} --dpi {params.dpi} 2> {log}"
 
 
 rule memorization_basins:
@@ -155,8 +155,8 @@ rule memorization_basins:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/memorization/basins.png",
             caption="../report/memorization_basins.rst",
-            category="{experiment}",
-            subcategory="Memorization (paper 003)",
+            category="Paper 003 - memorization",
+            subcategory="{experiment}: Memorization (paper 003)",
             labels={
                 "experiment": "{experiment}",
                 "figure": "attractor basins (Fig. 3)",

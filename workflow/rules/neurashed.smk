@@ -96,7 +96,7 @@ rule neurashed_figure:
         png=report(
             f"{RESULTS}/neurashed/{{study}}/figures/{{nfigure}}.png",
             caption="../report/neurashed_figures.rst",
-            category="neurashed",
+            category="Paper 002 - neurashed simulator",
             subcategory="{study}",
             labels={"study": "{study}", "figure": "{nfigure}"},
         ),

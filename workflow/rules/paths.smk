@@ -146,8 +146,8 @@ rule paths_fig1_cross_path:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/paths/fig1_cross_path/{{run}}.png",
             caption="../report/paths_fig1_cross_path.rst",
-            category="{experiment}",
-            subcategory="Paths: cross-path similarity (Figs 1-3, 16)",
+            category="Paper 000 - paths",
+            subcategory="{experiment}: Paths: cross-path similarity (Figs 1-3, 16)",
             labels={"run": "{run}", "figure": "Fig 1-3, 16"},
         ),
     log:
@@ -172,8 +172,8 @@ rule paths_fig4_overlap_distance:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/paths/fig4_overlap_distance/{{run}}.png",
             caption="../report/paths_fig4_overlap_distance.rst",
-            category="{experiment}",
-            subcategory="Paths: overlap vs input distance (Fig 4)",
+            category="Paper 000 - paths",
+            subcategory="{experiment}: Paths: overlap vs input distance (Fig 4)",
             labels={"run": "{run}", "figure": "Fig 4"},
         ),
     log:
@@ -198,8 +198,8 @@ rule paths_fig5_self_similarity:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/paths/fig5_self_similarity/{{run}}.png",
             caption="../report/paths_fig5_self_similarity.rst",
-            category="{experiment}",
-            subcategory="Paths: self-similarity (Fig 5)",
+            category="Paper 000 - paths",
+            subcategory="{experiment}: Paths: self-similarity (Fig 5)",
             labels={"run": "{run}", "figure": "Fig 5"},
         ),
     log:
@@ -224,8 +224,8 @@ rule paths_fig6_neighbour_ranks:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/paths/fig6_neighbour_ranks/{{run}}.png",
             caption="../report/paths_fig6_neighbour_ranks.rst",
-            category="{experiment}",
-            subcategory="Paths: nearest-neighbour ranks (Fig 6)",
+            category="Paper 000 - paths",
+            subcategory="{experiment}: Paths: nearest-neighbour ranks (Fig 6)",
             labels={"run": "{run}", "figure": "Fig 6"},
         ),
     log:
@@ -249,8 +249,8 @@ rule paths_figE_activation_ranks:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/paths/figE_activation_ranks/{{run}}.png",
             caption="../report/paths_figE_activation_ranks.rst",
-            category="{experiment}",
-            subcategory="Paths: ranks by activation similarity (App. E)",
+            category="Paper 000 - paths",
+            subcategory="{experiment}: Paths: ranks by activation similarity (App. E)",
             labels={"run": "{run}", "figure": "App. E"},
         ),
     log:
@@ -274,8 +274,8 @@ rule paths_fig7_early_mid_ratio:
         png=report(
             f"{RESULTS}/{{experiment}}/figures/paths/fig7_early_mid_ratio.png",
             caption="../report/paths_fig7_early_mid_ratio.rst",
-            category="{experiment}",
-            subcategory="Paths: early/mid ratio vs generalization (Fig 7)",
+            category="Paper 000 - paths",
+            subcategory="{experiment}: Paths: early/mid ratio vs generalization (Fig 7)",
             labels={"figure": "Fig 7"},
         ),
     log:
