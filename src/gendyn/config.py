@@ -29,6 +29,7 @@ __all__ = [
     "load_yaml",
     "validate_config",
     "validate_run",
+    "validate_section",
     "expand_experiment",
     "active_experiments",
     "run_id",
@@ -225,6 +226,17 @@ def _check_sweep_key(exp: Mapping[str, Any], section: str, rest: str, where: str
                 f"{section}; allowed keys: {', '.join(sorted(props))}"
             )
         node = props[part]
+
+
+def validate_section(definition: str, value: Mapping[str, Any], where: str, source: str = "") -> dict[str, Any]:
+    """Validate one schema definition (e.g. ``analysis_paths``) and fill its defaults.
+
+    ``where`` prefixes error messages with the value's place in the config
+    (e.g. ``analyses.paths``).
+    """
+    node = _sub_schema(definition)
+    _check(value, node, where, source)
+    return _fill_defaults(node, dict(value))
 
 
 def validate_run(run: Mapping[str, Any], source: str = "") -> dict[str, Any]:

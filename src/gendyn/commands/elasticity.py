@@ -41,13 +41,11 @@ def resolve_settings(settings: dict[str, Any] | None = None, **override: Any) ->
     gendyn.config.ConfigError
         Naming the key, the bad value and the allowed values.
     """
-    from gendyn.config import _check, _fill_defaults, _sub_schema
+    from gendyn.config import validate_section
 
     merged = dict(settings or {})
     merged.update({k: v for k, v in override.items() if v is not None})
-    node = _sub_schema("analysis_elasticity")
-    _check(merged, node, "analyses.elasticity", "")
-    return _fill_defaults(node, merged)
+    return validate_section("analysis_elasticity", merged, "analyses.elasticity")
 
 
 def _torch_dtype(name: str, model_dtype: Any) -> Any:

@@ -27,23 +27,6 @@ FIGURES = ("cross-path", "self-sim", "overlap", "ranks", "act-ranks", "ratio")
 # --------------------------------------------------------------------------- settings
 
 
-def _schema() -> dict[str, Any]:
-    from gendyn.config import schema
-
-    root = schema()
-    return {"$defs": root["$defs"], **root["$defs"]["analysis_paths"]}
-
-
-def _fill(node: dict[str, Any], value: dict[str, Any]) -> dict[str, Any]:
-    out = dict(value)
-    for key, sub in node.get("properties", {}).items():
-        if key not in out and "default" in sub:
-            out[key] = json.loads(json.dumps(sub["default"]))
-        if isinstance(out.get(key), dict) and "properties" in sub:
-            out[key] = _fill(sub, out[key])
-    return out
-
-
 def resolve_settings(settings: dict[str, Any] | None = None, **override: Any) -> dict[str, Any]:
     """``analyses.paths`` settings validated against the schema, defaults filled.
 
@@ -52,19 +35,11 @@ def resolve_settings(settings: dict[str, Any] | None = None, **override: Any) ->
     gendyn.config.ConfigError
         Naming the key, the bad value and the allowed values.
     """
-    import jsonschema
-
-    from gendyn.config import ConfigError
+    from gendyn.config import validate_section
 
     merged = dict(settings or {})
     merged.update({k: v for k, v in override.items() if v is not None})
-    node = _schema()
-    errors = list(jsonschema.Draft202012Validator(node).iter_errors(merged))
-    if errors:
-        e = errors[0]
-        where = ".".join(["analyses.paths", *map(str, e.absolute_path)])
-        raise ConfigError(f"{where}: {e.message}")
-    return _fill(node, merged)
+    return validate_section("analysis_paths", merged, "analyses.paths")
 
 
 def resolve_layers(spec: list[Any] | None, names: list[str], what: str = "analyses.paths.layers") -> list[str]:
