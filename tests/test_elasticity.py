@@ -96,6 +96,67 @@ def test_exact_matches_naive_loop_on_mlp(act: type[nn.Module], lr: float, engine
     assert _rel(got2.le, ref2.le) <= 1e-9
 
 
+def _relu_mlp(widths: list[int], bias: bool = True) -> nn.Sequential:
+    layers: list[nn.Module] = [nn.Flatten()]
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        layers += [nn.Linear(a, b, bias=bias)] + ([nn.ReLU()] if i < len(widths) - 2 else [])
+    return nn.Sequential(*layers).double()
+
+
+@pytest.mark.parametrize(
+    "widths, bias, frozen",
+    [
+        ([10, 24, 3], True, ()),  # one hidden layer: the output reads the changed rows only
+        ([10, 24, 20, 3], True, ()),  # two: the last hidden layer's min(a, 0) is folded
+        ([10, 24, 20, 16, 4], True, ()),  # three: a middle hidden layer is made exact
+        ([10, 24, 20, 3], False, ()),  # no biases
+        ([10, 24, 20, 16, 4], True, ("3.weight", "3.bias")),  # a frozen middle layer
+        ([10, 24, 20, 3], True, ("1.bias", "5.weight")),  # frozen first bias, frozen last weight
+        ([10, 24, 20, 3], True, ("3.weight", "3.bias", "5.weight", "5.bias")),  # only layer 1 moves
+    ],
+)
+def test_relu_chain_path_matches_naive_loop(widths: list[int], bias: bool, frozen: tuple[str, ...]) -> None:
+    """The ReLU-MLP fast path of the rank-1 engine against the loop, with many units flipping.
+
+    lr = 0.5 on unit-scale inputs flips a large share of the ReLUs (checked), so the exact
+    max(d, -a) + min(a, 0) changes, the folded min(a, 0) of the last hidden layer and the
+    stacked rank-1 rows are all exercised; frozen parameters must not move.
+    """
+    torch.manual_seed(0)
+    model = _relu_mlp(widths, bias)
+    for name, p in model.named_parameters():
+        p.requires_grad_(name not in frozen)
+    assert el._ReluChain.supported(el._Rank1MLP(el._rank1_ops(model), F64, torch.device("cpu")))
+    g = _gen(4)
+    x = torch.randn(12, widths[0], generator=g, dtype=F64)
+    y = torch.randint(0, widths[-1], (12,), generator=g)
+    probes = torch.randn(9, widths[0], generator=g, dtype=F64)
+    for lr in (0.5, 0.01):
+        for reduce in ("l2", "label"):
+            ref = el.local_elasticity_loop(model, x, y, probes, lr=lr, reduce=reduce)
+            got = el.local_elasticity(model, x, y, probes, lr=lr, reduce=reduce, engine="rank1", return_parts=True)
+            for part in ("le", "num", "den"):
+                assert _rel(getattr(got, part), getattr(ref, part)) <= 1e-9, (lr, reduce, part)
+    # units do flip at lr = 0.5: the first hidden layer's pattern changes for some pair
+    with torch.no_grad():
+        a = probes @ model[1].weight.T + (model[1].bias if bias else 0)
+        step = 0.5 * (x @ probes.T + 1.0).abs().max() * model[1].weight.abs().max()
+    assert bool(((a.abs() < step) & (a != 0)).any())
+
+
+def test_relu_chain_path_uses_per_update_step_sizes() -> None:
+    """The retry rule enlarges lr for vanishing rows; each row must use its own lr."""
+    torch.manual_seed(1)
+    model = _relu_mlp([6, 16, 16, 3])
+    g = _gen(5)
+    x = torch.randn(6, 6, generator=g, dtype=F64)
+    y = torch.randint(0, 3, (6,), generator=g)
+    got = el.local_elasticity(model, x, y, x, lr=0.05, den_eps=1e300, retry=(2.0, 2), engine="rank1", return_parts=True)
+    assert torch.all(got.lr == 0.2)  # every row retried twice (den < 1e300 always)
+    ref = el.local_elasticity_loop(model, x, y, x, lr=0.2)
+    assert _rel(got.num, ref.num) <= 1e-9 and _rel(got.den, ref.den) <= 1e-9
+
+
 @pytest.mark.parametrize(
     "name, cfg, shape",
     [

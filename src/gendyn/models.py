@@ -893,7 +893,7 @@ def build_model(
             for p in model.parameters():
                 p.mul_(spec.init_scale)
     relu_sites(model)  # guard: every site a distinct instance
-    logger.info(
+    logger.debug(  # the training job logs the model once; analyses rebuild it per checkpoint
         "built model %s (input %s, %d classes): %d parameters, %d ReLU sites",
         name, shape, n_classes, count_parameters(model), len(relu_sites(model)),
     )  # fmt: skip

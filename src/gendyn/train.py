@@ -40,7 +40,7 @@ from gendyn import store
 from gendyn.config import config_hash, write_run_config
 from gendyn.data import Data, load_data
 from gendyn.memorization import SplitTraining
-from gendyn.models import build_model
+from gendyn.models import build_model, count_parameters, relu_sites
 from gendyn.record import Recorder, layer_name, record_steps, relu_layers
 
 __all__ = ["train_run", "TrainingDiverged", "derive_seed", "resolve_device", "build_run_model", "tracked_indices", "lr_at"]
@@ -202,6 +202,11 @@ class _Trainer:
         self.rec_steps = record_steps(self.rec["schedule"], self.total, self.spe)
         self.rec_set = set(int(s) for s in self.rec_steps)
         self.model = build_run_model(cfg, self.data.input_shape, self.data.n_classes).to(device)
+        logger.info(
+            "model %s (input %s, %d classes): %d parameters, %d ReLU sites",
+            cfg["model"]["name"], tuple(self.data.input_shape), self.data.n_classes,
+            count_parameters(self.model), len(relu_sites(self.model)),
+        )  # fmt: skip
         self.opt = _optimizer(self.model.parameters(), self.tr)
         if self.split is not None:
             self.split.bind(self.model)
