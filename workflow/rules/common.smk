@@ -102,8 +102,13 @@ def dask_args():
     return args
 
 
-# Each rules file appends a function experiment -> list of final targets.
+# Hooks the rules files fill in:
+#   TARGET_FUNCTIONS: experiment -> list of that experiment's final targets;
+#   EXTRA_TARGETS: () -> list of targets that belong to no experiment;
+#   TARGET_FILTERS: target -> bool, False drops the target from `all`.
 TARGET_FUNCTIONS = []
+EXTRA_TARGETS = []
+TARGET_FILTERS = []
 
 
 def all_targets():
@@ -114,4 +119,6 @@ def all_targets():
             targets.append(f"{RESULTS}/{name}/figures/curves/{rid}.png")
         for fn in TARGET_FUNCTIONS:
             targets.extend(fn(name))
-    return targets
+    for fn in EXTRA_TARGETS:
+        targets.extend(fn())
+    return [t for t in targets if all(keep(t) for keep in TARGET_FILTERS)]

@@ -98,11 +98,9 @@ def elasticity_targets(experiment):
 
 TARGET_FUNCTIONS.append(elasticity_targets)
 
+
 # Experiments with pretrained weights train nothing: `all` keeps only their elasticity
 # figures (and runs.csv), not the training curves, dashboards etc. that need a trained run.
-_all_targets_before_elasticity = all_targets
-
-
 def _elasticity_keep_target(target):
     for name in EXPERIMENTS:
         if elasticity_pretrained(name) is None:
@@ -114,8 +112,7 @@ def _elasticity_keep_target(target):
     return True
 
 
-def all_targets():
-    return [t for t in _all_targets_before_elasticity() if _elasticity_keep_target(t)]
+TARGET_FILTERS.append(_elasticity_keep_target)
 
 
 # The He & Su output and the per-run files share a folder; a run named "he_su" loses.

@@ -65,12 +65,8 @@ def neurashed_targets():
     ]
 
 
-# Simulations are not experiments: add their figures to the targets of `all` directly.
-_all_targets_before_neurashed = all_targets
-
-
-def all_targets():
-    return _all_targets_before_neurashed() + neurashed_targets()
+# Simulations are not experiments: their figures are targets of `all` of their own.
+EXTRA_TARGETS.append(neurashed_targets)
 
 
 rule neurashed_simulate:
