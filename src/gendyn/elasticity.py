@@ -121,6 +121,24 @@ class ElasticityParts:
 # --------------------------------------------------------------------------- helpers
 
 
+@dataclass(frozen=True)
+class _Job:
+    """What every LE engine reads: the samples (compute dtype, device), the loss, the reduction
+    over logits and how to batch (``chunk`` updates, ``budget`` bytes, ``itemsize``)."""
+
+    xu: Tensor
+    yu: Tensor
+    xp: Tensor
+    loss1: Callable[[Tensor, Tensor], Tensor]
+    dtype: torch.dtype
+    device: torch.device
+    reduce: str
+    chunk: int | None
+    budget: int
+    itemsize: int
+    progress: bool
+
+
 @contextlib.contextmanager
 def _eval_mode(model: nn.Module) -> Iterator[None]:
     """Put every submodule in eval mode; restore each one's own flag afterwards."""
@@ -842,16 +860,13 @@ def local_elasticity(
     loss1 = _loss_single(loss)
     itemsize = torch.empty((), dtype=cdtype).element_size()
 
+    job = _Job(xu, yu, xp, loss1, cdtype, device, reduce, chunk, memory_budget, itemsize, progress)
     with _eval_mode(model), torch.no_grad():
         if form == "exact":
             ops = _rank1_ops(net) if engine in ("auto", "rank1") else None
             if engine == "rank1" and ops is None:
                 raise ValueError(f"engine='rank1' needs a plain nn.Sequential MLP; got {type(net).__name__} (use engine='vmap')")
-            runner = (
-                _exact_rank1(ops, xu, yu, xp, loss1, cdtype, device, reduce, chunk, memory_budget, itemsize, progress)
-                if ops is not None
-                else _exact_vmap(net, xu, yu, xp, loss1, cdtype, device, reduce, chunk, memory_budget, itemsize, progress)
-            )
+            runner = _exact_rank1(ops, job) if ops is not None else _exact_vmap(net, job)
             lr_rows = torch.full((N,), float(lr), dtype=cdtype)
             num, den, zn = runner(torch.arange(N), lr_rows)
             if retry is not None:
@@ -865,7 +880,7 @@ def local_elasticity(
                     n2, d2, _ = runner(bad, lr_rows[bad])
                     num[bad], den[bad] = n2, d2
         else:
-            num, den, zn = _kernel(net, xu, yu, xp, loss1, cdtype, device, reduce, chunk, memory_budget, itemsize, kernel_method, float(lr), progress)
+            num, den, zn = _kernel(net, job, kernel_method, float(lr))
             lr_rows = torch.full((N,), float(lr), dtype=cdtype)
 
     num = num.cpu()
@@ -892,20 +907,9 @@ def local_elasticity(
     return ElasticityParts(le=le, num=num, den=den, rel_change=rel, lr=lr_rows.cpu(), form=form, reduce=reduce)
 
 
-def _exact_rank1(
-    ops: list[tuple[str, nn.Module | None]],
-    xu: Tensor,
-    yu: Tensor,
-    xp: Tensor,
-    loss1: Callable[[Tensor, Tensor], Tensor],
-    dtype: torch.dtype,
-    device: torch.device,
-    reduce: str,
-    chunk: int | None,
-    budget: int,
-    itemsize: int,
-    progress: bool,
-) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
+def _exact_rank1(ops: list[tuple[str, nn.Module | None]], job: _Job) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
+    xu, yu, xp, loss1, dtype, device = job.xu, job.yu, job.xp, job.loss1, job.dtype, job.device
+    reduce, chunk, budget, itemsize, progress = job.reduce, job.chunk, job.budget, job.itemsize, job.progress
     mlp = _Rank1MLP(ops, dtype, device)
     ins_u, z_u = mlp.bases(xu)
     ins_p, _ = mlp.bases(xp)
@@ -947,20 +951,9 @@ def _exact_rank1(
     return run
 
 
-def _exact_vmap(
-    net: nn.Module,
-    xu: Tensor,
-    yu: Tensor,
-    xp: Tensor,
-    loss1: Callable[[Tensor, Tensor], Tensor],
-    dtype: torch.dtype,
-    device: torch.device,
-    reduce: str,
-    chunk: int | None,
-    budget: int,
-    itemsize: int,
-    progress: bool,
-) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
+def _exact_vmap(net: nn.Module, job: _Job) -> Callable[[Tensor, Tensor], tuple[Tensor, Tensor, Tensor]]:
+    xu, yu, xp, loss1, dtype, device = job.xu, job.yu, job.xp, job.loss1, job.dtype, job.device
+    reduce, chunk, budget, itemsize, progress = job.reduce, job.chunk, job.budget, job.itemsize, job.progress
     params, fixed = _param_dicts(net, dtype, device)
 
     def f(p: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -1007,23 +1000,10 @@ def _exact_vmap(
     return run
 
 
-def _kernel(
-    net: nn.Module,
-    xu: Tensor,
-    yu: Tensor,
-    xp: Tensor,
-    loss1: Callable[[Tensor, Tensor], Tensor],
-    dtype: torch.dtype,
-    device: torch.device,
-    reduce: str,
-    chunk: int | None,
-    budget: int,
-    itemsize: int,
-    method: str,
-    lr: float,
-    progress: bool,
-) -> tuple[Tensor, Tensor, Tensor]:
+def _kernel(net: nn.Module, job: _Job, method: str, lr: float) -> tuple[Tensor, Tensor, Tensor]:
     """First-order change ``-lr J(x') g_n`` of the probes' logits (the NTK approximation)."""
+    xu, yu, xp, loss1, dtype, device = job.xu, job.yu, job.xp, job.loss1, job.dtype, job.device
+    reduce, chunk, budget, itemsize, progress = job.reduce, job.chunk, job.budget, job.itemsize, job.progress
     params, fixed = _param_dicts(net, dtype, device)
     names = list(params)
 
