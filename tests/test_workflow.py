@@ -391,6 +391,26 @@ def test_report(tiny_run: TinyRun, followups: dict[str, Snakemake]) -> None:
     assert "training curves" in html.lower()
 
 
+def test_report_packages_are_installed_by_make_run() -> None:
+    """`make run` installs the project without the dev extra and ends with `snakemake --report`,
+    which imports packages snakemake itself leaves optional (a fresh clone once failed on
+    pygments, which only pytest had pulled in). Every package the installed snakemake's report
+    code asks for by name must be a runtime dependency: ours or a hard one of snakemake's."""
+    import importlib.metadata as md
+    import tomllib
+
+    import snakemake.report
+
+    needed: set[str] = set()
+    for f in Path(snakemake.report.__file__).parent.rglob("*.py"):
+        needed |= set(re.findall(r"Python package (\w+) must be installed to create reports", f.read_text()))
+    assert needed, "snakemake's report code no longer names its optional packages; update this test"
+    name = lambda req: re.split(r"[<>=!~\[;( ]", req.strip(), maxsplit=1)[0].lower()  # noqa: E731
+    ours = {name(d) for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]}
+    theirs = {name(r) for r in md.requires("snakemake") or [] if "extra ==" not in r}
+    assert not {p for p in needed if p.lower() not in ours | theirs}, (needed, sorted(ours))
+
+
 def test_changing_a_figure_option_reruns_only_figures(followups: dict[str, Snakemake]) -> None:
     res = _followup(followups, "figures_dpi")
     assert job_stats(res.output) == {"training_curves": 2, "dashboard": 2, "compare": 1, "all": 1}, res.describe()
