@@ -578,13 +578,13 @@ class _ReluChain:
     def __init__(self, mlp: _Rank1MLP, bases: list[Tensor], u_in: list[Tensor], deltas: list[Tensor | None], prods: list[Tensor | None]) -> None:
         lin = [i for i, op in enumerate(mlp.ops) if op["kind"] == "linear"]
         acts = [i for i, op in enumerate(mlp.ops) if op["kind"] == "act"]
+        rows = lambda t: None if t is None else list(t.unbind(0))  # noqa: E731 - per-update views, indexed in Python
         self.layers: list[dict[str, Any]] = []
         for i in lin:
             op = mlp.ops[i]
             s = prods[i]  # u_n . h_m for a trainable weight, (N, M)
             if op["train_b"]:
                 s = 1.0 + (s if s is not None else bases[i].new_zeros(u_in[i].shape[0], bases[i].shape[0]))
-            rows = lambda t: None if t is None else list(t.unbind(0))  # noqa: E731 - per-update views, indexed in Python
             self.layers.append({
                 "W": op["W"], "Wt": op["W"].T.contiguous(), "u": rows(u_in[i]), "delta": rows(deltas[i]), "s": rows(s),
                 "train_W": op["train_W"], "move": bool(op["train_W"] or op["train_b"]),
@@ -596,9 +596,9 @@ class _ReluChain:
         last = self.layers[-1]
         self.n_out, d_last = last["W"].shape
         # fold min(a, 0) of the last hidden layer into the output when a full product made it
-        self.fold = len(self.layers) >= 3
-        self.out_off = last["W"] @ self.mina[-1] if self.fold else None  # (K, M)
-        self.u_off = list((u_in[lin[-1]] @ self.mina[-1]).unbind(0)) if self.fold and last["train_W"] else None  # (N, M)
+        fold = len(self.layers) >= 3
+        self.out_off = last["W"] @ self.mina[-1] if fold else None  # (K, M)
+        self.u_off = rows(u_in[lin[-1]] @ self.mina[-1]) if fold and last["train_W"] else None  # (N, M)
         M, dt, dev = a_t[0].shape[1], a_t[0].dtype, a_t[0].device
         width = max(a.shape[0] for a in a_t)
         new = lambda *shape: torch.empty(*shape, dtype=dt, device=dev)  # noqa: E731
