@@ -14,13 +14,13 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/train.smk"
-include: "workflow/rules/figures.smk"
-include: "workflow/rules/memorization.smk"
 include: "workflow/rules/paths.smk"
+include: "workflow/rules/lc.smk"
 include: "workflow/rules/elasticity.smk"
 include: "workflow/rules/neurashed.smk"
-include: "workflow/rules/lc.smk"
-include: "workflow/rules/dashboard.smk"
+include: "workflow/rules/memorization.smk"
+# Last: the figure-job template makes the rules every file above registered.
+include: "workflow/rules/figures.smk"
 
 
 rule all:

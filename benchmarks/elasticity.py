@@ -1,6 +1,6 @@
 """Local elasticity: the naive loop (copy, step, forward) ÷ the batched exact computation.
 
-Baseline (DESIGN.md, Performance): ``gendyn.elasticity.local_elasticity_loop`` — for each of
+Baseline (docs/design.md, "Performance targets"): ``gendyn.elasticity.local_elasticity_loop`` — for each of
 N update samples deep-copy the model, take one plain SGD step on that sample, forward the M
 probes and the sample — against ``gendyn.elasticity.local_elasticity(form="exact")``, both
 in this process, on the same MLP 784-256-256-10 (ReLU, float64, gendyn's ``mlp``, seeded

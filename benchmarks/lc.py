@@ -1,6 +1,6 @@
 """Local complexity: time of ``gendyn.lc.local_complexity`` ÷ a bare forward of the same vertices.
 
-Baseline (DESIGN.md, Performance): one eval-mode forward, under ``torch.inference_mode``, of
+Baseline (docs/design.md, "Performance targets"): one eval-mode forward, under ``torch.inference_mode``, of
 the N·2P neighbourhood vertices, prebuilt outside the timed region and fed in the same chunks
 that LC uses (``max_batch`` vertices). LC is timed end to end: building the vertices from
 the points and the seeded directions, the hooked forward, the per-layer counting. Both run in
@@ -30,7 +30,7 @@ import torch
 from gendyn.config import validate_run
 from gendyn.data import load_data
 from gendyn.lc import local_complexity, orthonormal_directions
-from gendyn.train import build_run_model
+from gendyn.models import build_run_model
 
 
 def _sync(device: torch.device) -> None:

@@ -6,7 +6,7 @@
 
    * ``time ratio`` = t(bare matmul) / t(pairwise stage). The stage forms three Grams
      (s s^T, P_t P_t^T, P_prev P_prev^T), so 1/3 would be "three bare matmuls".
-   * ``GFLOP/s ratio`` (DESIGN.md's target, >= 0.5) = (flops the stage performs / t(stage)) /
+   * ``GFLOP/s ratio`` (docs/design.md target, >= 0.5) = (flops the stage performs / t(stage)) /
      (2 N^2 D / t(matmul)). Each Gram is a symmetric rank-k product (BLAS syrk) of N (N + 1) D
      flops, so the stage performs 3 N (N + 1) D flops; unpacking, the AND and the ratio are
      counted as overhead, not as flops.

@@ -1,6 +1,6 @@
 """Recording overhead: one training epoch that records ReLU masks of 1024 tracked images ÷ a plain epoch.
 
-Baseline (DESIGN.md, Performance): a plain epoch of the same run with recording off.
+Baseline (docs/design.md, "Performance targets"): a plain epoch of the same run with recording off.
 Both runs are real ``gendyn.train.train_run`` calls in this process on a synthetic
 50,000-image CIFAR-shaped training set (written in the real CIFAR-10 pickle format and read
 by the real loader), small CNN, one epoch, one record point at its end. They differ only in

@@ -26,7 +26,7 @@ SLURM_PROFILE = ROOT / "profiles" / "slurm"
 DEFAULT_PROFILE = ROOT / "profiles" / "default"
 EXPERIMENT_FILES = sorted((ROOT / "config" / "experiments").glob("*.yaml"))
 #: Rules with one job per run of every active experiment (workflow/rules/train.smk, figures.smk).
-PER_RUN_FOUNDATION_RULES = ("run_config", "train", "training_curves")
+PER_RUN_FOUNDATION_RULES = ("run_config", "train", "views_figures")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -384,7 +384,7 @@ def test_make_slurm_profile_lets_users_type_profile_slurm(tmp_path: Path) -> Non
     assert "Using profiles slurm and workflow specific profile" in out
     train = [j for j in dry_run_jobs(out) if j.rule == "train"]
     assert train and all(j.resources.get("slurm_partition") == "gpu-a100" for j in train), out
-    figures = [j for j in dry_run_jobs(out) if j.rule == "training_curves"]
+    figures = [j for j in dry_run_jobs(out) if j.rule == "views_figures"]
     assert figures and all("slurm_partition" not in j.resources for j in figures), out
 
     # A real folder in the link's place is the user's own profile: leave it alone.
@@ -441,7 +441,7 @@ def test_slurm_jobs_get_threads_memory_runtime_and_gpus_from_config(resource_dry
     check_training_resources(merged_config(path), jobs)
     train = [j for j in jobs if j.rule == "train"]
     assert len(train) == 3 and all(j.threads == 4 and "--threads 4" in j.shell for j in train), res.describe()
-    figures = [j for j in jobs if j.rule == "training_curves"]
+    figures = [j for j in jobs if j.rule == "views_figures"]
     assert len(figures) == 3
     assert all(j.resources["mem_mb"] == "1500" and j.resources["runtime"] == "7" for j in figures)
     assert all("gpu" not in j.resources for j in figures)
@@ -549,17 +549,32 @@ def test_dask_context_runs_on_local_threads_within_the_budget() -> None:
     import dask
     import dask.array as da
 
-    from gendyn.parallel import CHUNKS_IN_FLIGHT_PER_THREAD, chunk_bytes, dask_context
+    from gendyn.parallel import (
+        CHUNKS_IN_FLIGHT_PER_THREAD,
+        AnalysisJob,
+        analysis_job,
+        chunk_bytes,
+        dask_context,
+        default_mem_budget_mb,
+        mem_budget_bytes,
+    )
 
-    with dask_context(None, threads=3, mem_budget_mb=96):
+    with dask_context(None, threads=3, budget_bytes=96 * 2**20):
         assert dask.config.get("scheduler") == "threads" and dask.config.get("num_workers") == 3
         x = da.ones((20_000, 20_000), chunks="auto")
         assert x.blocks[0, 0].nbytes * 3 * CHUNKS_IN_FLIGHT_PER_THREAD <= 96 * 2**20
         assert float(x[:100, :100].sum().compute()) == 10_000.0
-    assert chunk_bytes(96, 3) == 8 * 2**20
-    assert chunk_bytes(1, 8) == 2**20  # floor of 1 MiB
-    with pytest.raises(ValueError, match="mem_budget_mb=0"):
-        chunk_bytes(0)
+    assert chunk_bytes(96 * 2**20, 3) == 8 * 2**20
+    assert chunk_bytes(2**20, 8) == 2**20  # floor of 1 MiB
+    with pytest.raises(ValueError, match="mem_budget_mb: 0"):
+        mem_budget_bytes(0)
+    # One budget, one default: the schema's resources.analysis.mem_budget_mb.
+    assert mem_budget_bytes() == default_mem_budget_mb() * 2**20 == AnalysisJob.create().mem_budget_bytes
+    import torch
+
+    with analysis_job(AnalysisJob.create(threads=1, mem_budget_mb=64)) as job:
+        assert torch.get_num_threads() == 1 and job.mem_budget_bytes == 64 * 2**20
+        assert dask.config.get("array.chunk-size") == "16MiB"
 
 
 def test_dask_context_sends_work_to_a_scheduler_address() -> None:
@@ -569,7 +584,7 @@ def test_dask_context_sends_work_to_a_scheduler_address() -> None:
     from gendyn.parallel import dask_context
 
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
-        with dask_context(cluster.scheduler_address, threads=1, mem_budget_mb=64):
+        with dask_context(cluster.scheduler_address, threads=1, budget_bytes=64 * 2**20):
             worker = dask.delayed(lambda: get_worker().address)().compute()
         assert worker in {w.address for w in cluster.workers.values()}
     with pytest.raises(ValueError):  # outside the context, no worker runs the task
@@ -701,7 +716,7 @@ def test_changing_one_runs_training_reruns_that_run_and_its_dependents_only(reru
     res = _done(rerun_dry_runs["b_lr"])
     jobs = dry_run_jobs(res.output)
     stats = job_stats(res.output)
-    assert stats["run_config"] == stats["train"] == stats["training_curves"] == stats["all"] == 1, res.describe()
+    assert stats["run_config"] == stats["train"] == stats["views_figures"] == stats["all"] == 1, res.describe()
     assert all(j.wildcards.get("experiment") == "b" for j in jobs if j.rule != "all"), res.describe()
     assert "runs_table" not in stats, res.describe()  # the swept values did not change
 
@@ -709,7 +724,7 @@ def test_changing_one_runs_training_reruns_that_run_and_its_dependents_only(reru
 def test_changing_a_figure_option_reruns_only_that_experiments_figures(rerun_dry_runs) -> None:
     res = _done(rerun_dry_runs["a_dpi"])
     jobs = [j for j in dry_run_jobs(res.output) if j.rule != "all"]
-    assert "training_curves" in {j.rule for j in jobs}, res.describe()
+    assert "views_figures" in {j.rule for j in jobs}, res.describe()
     for j in jobs:
         assert j.wildcards.get("experiment") == "a" and all("/figures/" in o for o in j.output), res.describe()
 

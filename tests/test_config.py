@@ -27,6 +27,7 @@ from gendyn.config import (
     run_id,
     validate_config,
     validate_run,
+    validate_section,
     write_run_config,
     write_runs_table,
 )
@@ -236,6 +237,51 @@ BAD_CONFIGS = [
         id="alexnet-with-bn",
     ),
     pytest.param(
+        _set(f"{X}.model", {"name": "convnet", "bn": True}),
+        ["experiments.x.model.bn", "convnet", "set experiments.x.model.bn: false"],
+        id="convnet-with-bn",
+    ),
+    pytest.param(
+        _set(f"{X}.model.dropout", 1.0),
+        ["experiments.x.model.dropout", "1.0", "exclusiveMaximum 1"],
+        id="dropout-one",
+    ),
+    pytest.param(
+        _set(f"{X}.model.depth", 2.0),
+        ["experiments.x.model.depth", "2.0", "not an integer"],
+        id="integer-written-as-float",
+    ),
+    pytest.param(
+        _set(f"{X}.data", {"name": "digits", "first_n": 10, "train_subset": 5}),
+        ["experiments.x.data.first_n", "10", "train_subset", "ambiguous"],
+        id="first-n-with-subset",
+    ),
+    pytest.param(
+        _set(f"{X}.data", {"name": "digits", "random_labels": True, "label_noise": 0.2}),
+        ["experiments.x.data.label_noise", "0.2", "random_labels"],
+        id="random-labels-with-label-noise",
+    ),
+    pytest.param(
+        _set(f"{X}.data", {"name": "imagenet", "classes": [3, 5]}),
+        ["experiments.x.data.classes", "[3, 5]", "wnids"],
+        id="imagenet-integer-classes",
+    ),
+    pytest.param(
+        _set(f"{X}.data", {"name": "digits", "classes": [3, 5, 3]}),
+        ["experiments.x.data.classes", "[3, 5, 3]", "duplicates"],
+        id="duplicate-classes",
+    ),
+    pytest.param(
+        _set(f"{X}.data", {"name": "mixture", "base": "imagenet"}),
+        ["experiments.x.data.base", "'imagenet'", "'cifar100'"],
+        id="noise-base-not-in-memory",
+    ),
+    pytest.param(
+        _set(f"{X}.data.mix_fraction", float("nan")),
+        ["experiments.x.data.mix_fraction", "nan", "finite"],
+        id="nan",
+    ),
+    pytest.param(
         _set("result_dir", "out"),
         ["'result_dir'", "results_dir", "experiments"],
         id="unknown-top-level-key",
@@ -303,6 +349,7 @@ def test_bad_config_raises_config_error_naming_key_value_and_allowed(
         pytest.param({"model.name": ["alexnet"]}, ["model.bn", "alexnet", "namealexnet"], id="alexnet-bn"),
         pytest.param({"training.steps": [5]}, ["epochs=1", "steps=5", "steps5"], id="epochs-and-steps"),
         pytest.param({"recording.schedule.kind": ["list"]}, ["recording.schedule.steps", "kindlist"], id="list"),
+        pytest.param({"model.name": ["convnet"]}, ["model.bn", "convnet", "nameconvnet"], id="convnet-bn"),
     ],
 )
 def test_sweep_combination_violating_semantics_fails_at_expansion(sweep: dict, expected: list[str]) -> None:
@@ -329,6 +376,30 @@ def test_null_training_length_is_rejected(training: dict[str, Any]) -> None:
     with pytest.raises(ConfigError, match="epochs"):
         full = validate_config(cfg)
         expand_experiment("x", full["experiments"]["x"])
+
+
+def test_validate_run_rejects_bn_for_models_without_batch_norm() -> None:
+    """models.py and the schema used to disagree on convnet + bn: the config layer now decides."""
+    run = {"data": {"name": "digits"}, "model": {"name": "convnet", "bn": True}, "training": {"epochs": 1}}
+    with pytest.raises(ConfigError) as info:
+        validate_run(run, source="run.yaml")
+    msg = str(info.value)
+    assert msg.startswith("run.yaml: ") and "model.bn" in msg and "convnet" in msg and "set model.bn: false" in msg
+    with pytest.raises(ConfigError, match="model.bn: true is not available for alexnet"):
+        validate_run({**run, "model": {"name": "alexnet", "bn": True}})
+    for name in ("mlp", "cnn", "vgg19", "resnet18", "resnet110"):
+        assert validate_run({**run, "model": {"name": name, "bn": True}})["model"]["bn"] is True
+    assert validate_run({**run, "model": {"name": "convnet"}})["model"]["bn"] is False
+
+
+def test_validate_section_applies_the_cross_key_rules_of_data_and_model() -> None:
+    with pytest.raises(ConfigError, match=r"^cfg.yaml: my.data.first_n: 3 together with my.data.train_subset"):
+        validate_section("data", {"name": "digits", "first_n": 3, "train_subset": 5}, "my.data", source="cfg.yaml")
+    with pytest.raises(ConfigError, match="model.bn: true is not available for convnet"):
+        validate_section("model", {"name": "convnet", "bn": True}, "model")
+    section = validate_section("data", {"name": "digits"}, "data")
+    assert section["normalize"] == "auto" and section["classes"] is None
+    assert validate_section("data", section, "data") == section
 
 
 def test_validate_run_rejects_workflow_only_keys_and_semantics() -> None:

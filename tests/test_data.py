@@ -12,16 +12,20 @@ import pytest
 import torch
 from PIL import Image
 
+from gendyn.config import ConfigError, schema, validate_run, validate_section
 from gendyn.data import (
     CHANNEL_STATS,
-    CONFIG_DEFAULTS,
     DATASET_NAMES,
+    NOISE_BASE_NAMES,
+    SPLIT_MODES,
+    TEST_SOURCES,
     Data,
     FolderSplit,
+    Split,
     TensorSplit,
     check_data_available,
+    gaussian_noise_images,
     load_data,
-    resolve_config,
 )
 
 # --------------------------------------------------------------------------- helpers / fixtures
@@ -469,36 +473,118 @@ def test_noise_on_cifar_base(cifar10_root: tuple[Path, dict]) -> None:
 
 # --------------------------------------------------------------------------- config validation
 
+# Rules of the ``data`` section: all live in the config layer (schema + gendyn.config rules).
+# Each rejected section must be rejected by validate_section, by validate_run (whose message
+# names the same key) and by load_data / check_data_available, which validate through it.
+CONFIG_ERRORS = [
+    ({"name": "svhn"}, "data.name", "svhn"),
+    ({}, "data", "'name' is a required property"),
+    ({"name": "mnist5k", "batch": 3}, "batch", "allowed keys"),
+    ({"name": "mnist5k", "label_noise": 1.5}, "data.label_noise", "1.5"),
+    ({"name": "mnist5k", "label_noise": -0.1}, "data.label_noise", "-0.1"),
+    ({"name": "mnist5k", "label_noise": "0.2"}, "data.label_noise", "0.2"),
+    ({"name": "mnist5k", "label_noise": float("nan")}, "data.label_noise", "finite"),
+    ({"name": "mnist5k", "normalize": "yes"}, "data.normalize", "yes"),
+    ({"name": "mnist5k", "seed": -1}, "data.seed", "-1"),
+    ({"name": "mnist5k", "seed": 1.0}, "data.seed", "not an integer"),
+    ({"name": "mnist5k", "n_test": 0}, "data.n_test", "0"),
+    ({"name": "mnist5k", "root": 3}, "data.root", "3"),
+    ({"name": "mnist5k", "train_subset": 0}, "data.train_subset", "0"),
+    ({"name": "mnist5k", "first_n": 0}, "data.first_n", "0"),
+    ({"name": "mnist5k", "image_size": 4}, "data.image_size", "4"),
+    ({"name": "mnist5k", "classes": [1, 1]}, "data.classes", "duplicates"),
+    ({"name": "mnist5k", "classes": []}, "data.classes", "[]"),
+    ({"name": "mnist5k", "classes": "3"}, "data.classes", "'3'"),
+    ({"name": "mnist5k", "classes": ["n01440764"]}, "data.classes", "integer labels"),
+    ({"name": "mnist5k", "classes": [True]}, "data.classes", "True"),
+    ({"name": "gaussian_noise", "classes": [1.0]}, "data.classes", "'mnist5k'"),
+    ({"name": "imagenet", "root": "/x", "classes": [1]}, "data.classes", "wnids"),
+    ({"name": "mixture", "base": "imagenet"}, "data.base", "imagenet"),
+    ({"name": "mixture", "base": "svhn"}, "data.base", "svhn"),
+    ({"name": "mixture", "mix_fraction": 2}, "data.mix_fraction", "2"),
+    ({"name": "mnist5k", "random_labels": "no"}, "data.random_labels", "no"),
+    ({"name": "mnist5k", "augment": 1}, "data.augment", "1"),
+    ({"name": "mnist5k", "split_mode": "random"}, "data.split_mode", "random"),
+    ({"name": "mnist5k", "test_source": "val"}, "data.test_source", "val"),
+    ({"name": "mnist5k", "random_labels": True, "label_noise": 0.1}, "data.label_noise", "0.1"),
+    ({"name": "mnist5k", "first_n": 10, "train_subset": 5}, "data.first_n", "train_subset"),
+    ({"name": "mnist5k", "first_n": 10, "test_subset": 5}, "data.first_n", "test_subset"),
+]
+
+
+@pytest.mark.parametrize(("cfg", "key", "value"), CONFIG_ERRORS)
+def test_config_errors_are_raised_by_the_config_layer(cfg: dict, key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as ei:
+        validate_section("data", cfg, "data")
+    assert key in str(ei.value) and value in str(ei.value)
+    run = {"data": cfg, "model": {"name": "mlp"}, "training": {"epochs": 1}}
+    with pytest.raises(ConfigError) as ei:
+        validate_run(run, source="run.yaml")
+    assert key in str(ei.value) and value in str(ei.value) and str(ei.value).startswith("run.yaml: ")
+    for fn in (load_data, check_data_available):
+        with pytest.raises(ConfigError) as ei:
+            fn(cfg)
+        assert key in str(ei.value) and value in str(ei.value)
+
 
 @pytest.mark.parametrize(
     ("cfg", "key", "value"),
     [
-        ({"name": "svhn"}, "data.name", "svhn"),
-        ({"name": "mnist5k", "batch": 3}, "batch", "allowed keys"),
-        ({"name": "mnist5k", "label_noise": 1.5}, "data.label_noise", "1.5"),
-        ({"name": "mnist5k", "label_noise": -0.1}, "data.label_noise", "-0.1"),
-        ({"name": "mnist5k", "label_noise": "0.2"}, "data.label_noise", "0.2"),
-        ({"name": "mnist5k", "normalize": "yes"}, "data.normalize", "yes"),
-        ({"name": "mnist5k", "seed": -1}, "data.seed", "-1"),
         ({"name": "mnist5k", "n_test": 5000}, "data.n_test", "5000"),
-        ({"name": "mnist5k", "classes": [1, 1]}, "data.classes", "duplicates"),
-        ({"name": "mixture", "base": "imagenet"}, "data.base", "imagenet"),
-        ({"name": "mixture", "mix_fraction": 2}, "data.mix_fraction", "2"),
-        ({"name": "mnist5k", "random_labels": "no"}, "data.random_labels", "no"),
-        ({"name": "mnist5k", "random_labels": True, "label_noise": 0.1}, "data.label_noise", "0.1"),
-        ({"name": "imagenet", "root": "/x", "classes": [1]}, "data.classes", "wnids"),
+        ({"name": "digits", "n_test": 1797, "split_mode": "permutation"}, "data.n_test", "1797"),
+        ({"name": "digits", "classes": [3, 10]}, "data.classes", "10"),
+        ({"name": "digits", "classes": [-1]}, "data.classes", "-1"),
+        ({"name": "digits", "first_n": 1000, "test_source": "train_split"}, "data.first_n", "2000"),
+        ({"name": "mnist5k", "classes": [7, 3], "train_subset": 5000}, "data.train_subset", "5000"),
     ],
 )
-def test_config_errors(cfg: dict, key: str, value: str) -> None:
+def test_limits_of_the_dataset_are_checked_when_it_is_read(cfg: dict, key: str, value: str) -> None:
+    """Valid sections the data cannot satisfy: the config layer accepts them, load_data names the key."""
+    validate_section("data", cfg, "data")
     with pytest.raises(ValueError) as ei:
         load_data(cfg)
+    assert not isinstance(ei.value, ConfigError)
     assert key in str(ei.value) and value in str(ei.value)
 
 
-def test_resolve_config_defaults() -> None:
-    r = resolve_config({"name": "cifar10"}, root="/data")
-    assert set(r) == set(CONFIG_DEFAULTS) and r["normalize"] is True and r["root"] == "/data"
-    assert resolve_config({"name": "mixture"})["normalize"] is False
+def test_validated_sections_are_a_fixed_point_and_load_identically() -> None:
+    raw = {"name": "digits", "n_test": 300, "classes": [9, 0, 4], "label_noise": 0.1}
+    section = validate_run({"data": raw, "model": {"name": "mlp"}, "training": {"epochs": 1}})["data"]
+    assert validate_section("data", section, "data") == section
+    assert set(section) == set(schema()["$defs"]["data"]["properties"])
+    a, b = load_data(raw), load_data(section)
+    assert a.config == b.config
+    for split in ("train", "test"):
+        sa, sb = getattr(a, split), getattr(b, split)
+        assert torch.equal(sa.pixels, sb.pixels) and torch.equal(sa.labels, sb.labels)
+        assert np.array_equal(sa.indices, sb.indices) and np.array_equal(sa.corrupted, sb.corrupted)
+
+
+def test_data_config_holds_the_resolved_section(tmp_path: Path) -> None:
+    # normalize: auto is resolved per dataset, root to the directory used
+    r = load_data({"name": "mixture"}).config
+    assert set(r) == set(schema()["$defs"]["data"]["properties"])
+    assert r["normalize"] is False and r["root"] is None and r["base"] == "mnist5k" and r["n_test"] == 1000
+    assert load_data({"name": "digits", "normalize": True}).config["normalize"] is True
+    _write_cifar(tmp_path, "cifar10", n_train_batches=5, per_batch=2, n_test=4)
+    c = load_data({"name": "cifar10"}, root=tmp_path).config
+    assert c["normalize"] is True and c["root"] == str(tmp_path)
+    assert load_data({"name": "cifar10", "root": str(tmp_path)}, root="/elsewhere").config["root"] == str(tmp_path)
+
+
+def test_names_match_the_schema() -> None:
+    props = schema()["$defs"]["data"]["properties"]
     assert set(DATASET_NAMES) == {
         "mnist5k", "digits", "mnist", "cifar10", "cifar100", "imagenet", "gaussian_noise", "mixture"
-    }
+    }  # fmt: skip
+    assert list(DATASET_NAMES) == props["name"]["enum"]
+    assert list(NOISE_BASE_NAMES) == props["base"]["enum"]
+    assert list(SPLIT_MODES) == props["split_mode"]["enum"]
+    assert list(TEST_SOURCES) == props["test_source"]["enum"]
+    assert set(CHANNEL_STATS) == set(DATASET_NAMES) - {"gaussian_noise", "mixture"}
+
+
+def test_public_names_stay_importable() -> None:
+    assert issubclass(TensorSplit, Split) and issubclass(FolderSplit, Split)
+    x = gaussian_noise_images((2, 1, 3, 3), seed=0, source="mnist5k", split="train")
+    assert x.shape == (2, 1, 3, 3) and x.dtype == torch.float32

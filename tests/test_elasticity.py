@@ -1,5 +1,6 @@
 """Local elasticity (paper 002): closed form, naive-loop oracle, kernel limit, summaries,
-clustering, the pretrained (VGG-19) path and the quick experiment's outcome on real output."""
+clustering, the pretrained (VGG-19) path, the stages, CLI and figure job, and the quick
+experiment's outcome on real output."""
 
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ import xarray as xr
 from torch import nn
 
 from gendyn import elasticity as el
+from gendyn.config import stage_settings
+from gendyn.elasticity.rank1 import _Rank1MLP, _rank1_ops
+from gendyn.elasticity.relu_chain import _ReluChain
 from gendyn.models import build_model
 
 from conftest import BIN, ROOT
@@ -126,7 +130,7 @@ def test_relu_chain_path_matches_naive_loop(widths: list[int], bias: bool, froze
     model = _relu_mlp(widths, bias)
     for name, p in model.named_parameters():
         p.requires_grad_(name not in frozen)
-    assert el._ReluChain.supported(el._Rank1MLP(el._rank1_ops(model), F64, torch.device("cpu")))
+    assert _ReluChain.supported(_Rank1MLP(_rank1_ops(model), F64, torch.device("cpu")))
     g = _gen(4)
     x = torch.randn(12, widths[0], generator=g, dtype=F64)
     y = torch.randint(0, widths[-1], (12,), generator=g)
@@ -350,7 +354,7 @@ def _write_imagefolder(root: Path, wnids: list[str], n: int, size: int = 72) -> 
 
 def test_vgg19_histograms_load_weights_from_the_configured_file(tmp_path: Path) -> None:
     from gendyn.cli import main
-    from gendyn.commands.elasticity import pretrained_model
+    from gendyn.elasticity.stage import histograms, pretrained_model
 
     wnids = ["n02132136", "n02128385", "n02129604"]  # brown bear, leopard, tiger
     _write_imagefolder(tmp_path / "imagenet", wnids, n=4)
@@ -376,6 +380,10 @@ def test_vgg19_histograms_load_weights_from_the_configured_file(tmp_path: Path) 
     assert list(ds["class_name_i"].values) == ["brown bear", "leopard", "tiger"]
     assert int(ds["hist"].sum() + ds["overflow"].sum() + ds["n_nan"].sum()) == 9 * 8
     assert ds["le"].shape == (9, 9) and np.allclose(np.diag(ds["le"].values), 1.0)
+    figs = tmp_path / "figs"  # the figure job of an experiment with given weights: its only input
+    assert main(["figures", "elasticity", "run", str(figs), "--input", f"histograms={out}", "--experiment", "le_vgg19",
+                 "--run", "pretrained", "--settings", '{"view": {"dpi": 40}}']) == 0  # fmt: skip
+    assert [p.name for p in figs.glob("*.png")] == ["histograms.png"]
     # the same numbers from the library on the loaded weights and the model's output indices
     from gendyn.data import load_data
 
@@ -387,9 +395,9 @@ def test_vgg19_histograms_load_weights_from_the_configured_file(tmp_path: Path) 
     # a missing file names the config key
     exp["pretrained"]["weights"] = str(tmp_path / "missing.pth")
     with pytest.raises(FileNotFoundError, match=r"le_vgg19\.analyses\.elasticity\.pretrained\.weights"):
-        from gendyn.commands.elasticity import compute_histograms, resolve_settings
-
-        compute_histograms(resolve_settings(settings), pretrained=exp)
+        histograms(stage_settings("elasticity", settings), pretrained=exp)
+    with pytest.raises(ValueError, match="exactly one"):
+        histograms(stage_settings("elasticity", settings))
 
 
 def test_pretrained_experiment_is_analysed_without_training(tmp_path: Path) -> None:
@@ -414,8 +422,9 @@ def test_pretrained_experiment_is_analysed_without_training(tmp_path: Path) -> N
                           str(cfg_file), "-n", "--quiet", "rules"], capture_output=True, text=True, timeout=240)  # fmt: skip
     out = res.stdout + res.stderr
     assert res.returncode == 0, out
-    assert "elasticity_histograms" in out and "elasticity_figure_histograms" in out
-    assert "train " not in out and "training_curves" not in out
+    rules = {line.split()[0] for line in res.stdout.splitlines() if line.strip()}
+    assert {"elasticity_histograms", "elasticity_figures"} <= rules, out
+    assert not rules & {"train", "elasticity_run", "elasticity_figures_experiment", "views_figures"}, out
 
 
 # --------------------------------------------------------------------------- quick experiment on real output
@@ -478,17 +487,89 @@ def test_quick_experiment_batched_equals_naive_loop_at_a_record(quick_run: tuple
     np.testing.assert_allclose(got[off], ref.le.numpy()[off], rtol=1e-9)
 
 
-def test_quick_experiment_figures(quick_run: tuple[Path, xr.Dataset], tmp_path: Path) -> None:
+def test_quick_experiment_figure_jobs_draw_every_figure(quick_run: tuple[Path, xr.Dataset], tmp_path: Path) -> None:
     from gendyn.cli import main
 
     run_dir, ds = quick_run
     nc = run_dir.parent / f"{run_dir.name}.nc"
-    for fig in ("training", "classes", "clustering"):
-        args = ["elasticity", "plot", fig, str(tmp_path / fig), str(nc), "--dpi", "40", "--table", str(tmp_path / "c.csv")]
-        assert main(args) == 0
-        assert (tmp_path / f"{fig}.png").stat().st_size > 2_000
-    table = (tmp_path / "c.csv").read_text().splitlines()
+    view = json.dumps({"view": {"dpi": 40}, "elasticity": {"figures": {"matrix_stat": "mean", "log_x": True}}})
+    run_figs, exp_figs = tmp_path / "run", tmp_path / "experiment"
+    assert main(["figures", "elasticity", "run", str(run_figs), "--input", f"elasticity={nc}", "--settings", view,
+                 "--experiment", "le_quick", "--run", run_dir.name]) == 0  # fmt: skip
+    assert main(["figures", "elasticity", "experiment", str(exp_figs), "--input", f"elasticity={nc}", "--settings", view,
+                 "--experiment", "le_quick"]) == 0  # fmt: skip
+    for folder, names in ((run_figs, ["classes"]), (exp_figs, ["clustering", "training"])):
+        assert sorted(p.stem for p in folder.glob("*.png")) == names
+        for name in names:
+            assert (folder / f"{name}.png").stat().st_size > 2_000 and (folder / f"{name}.pdf").exists()
+    table = (exp_figs / "clustering.csv").read_text().splitlines()
     assert table[0].startswith("run,step,epoch,le_accuracy,le_ari") and len(table) == 6
+    assert all(line.startswith(f"{run_dir.name},") for line in table[1:])
+
+
+def test_quick_experiment_dashboard_panel_and_comparison_rows(quick_run: tuple[Path, xr.Dataset]) -> None:
+    import gendyn.figures.style  # noqa: F401 - headless backend first
+    import matplotlib.pyplot as plt
+
+    from gendyn.elasticity.figures import compare_rows, dashboard_panel
+
+    _, ds = quick_run
+    s = stage_settings("elasticity", None)
+    rows = compare_rows(ds, s)
+    assert list(rows) == ["LE, same class", "LE, different class"]
+    for da, name in zip(rows.values(), ("within", "between")):
+        assert da.dims == ("record",) and np.array_equal(da.values, ds[name].values)
+        assert np.array_equal(da["step"].values, ds["step"].values)
+    fig, ax = plt.subplots()
+    dashboard_panel(ax, ds, s, 1.0)
+    lines = [ln for ln in ax.get_lines() if ln.get_label() in ("LE same class", "LE different class")]
+    assert len(lines) == 2 and np.array_equal(lines[0].get_xdata(), ds["step"].values + 1.0)
+    plt.close(fig)
+    assert compare_rows(ds.drop_vars(["within", "between"]), s) == {}
+
+
+def test_set_overrides_reach_the_stage_and_histograms_cli(quick_run: tuple[Path, xr.Dataset], tmp_path: Path) -> None:
+    from gendyn import store
+    from gendyn.cli import main
+
+    run_dir, full = quick_run
+    out = tmp_path / "final.nc"
+    assert main(["elasticity", "run", str(run_dir), str(out), "--settings", '{"cluster": null, "lr": 0.01}', "--set", "records=final",
+                 "--set", "n_per_class=3", "--threads", "1", "--mem-budget-mb", "64"]) == 0  # fmt: skip
+    ds = store.open_analysis(out).load()
+    assert ds.sizes["record"] == 1 and ds.sizes["image_i"] == 30 and "cluster_accuracy" not in ds
+    assert int(ds["step"].values[0]) == int(full["step"].values[-1]) and ds.attrs["n_per_class"] == 3
+    # the same images and weights as the full run: its LE restricted to the first 3 per class
+    pos = {int(t): k for k, t in enumerate(full["tracked_i"].values)}
+    sel = [pos[int(t)] for t in ds["tracked_i"].values]
+    np.testing.assert_allclose(ds["le"].values[0], full["le"].values[-1][np.ix_(sel, sel)], rtol=1e-12)
+    hist = tmp_path / "hist.nc"
+    settings = json.dumps({"histograms": {"classes": [1, 7], "n_per_class": 4}})
+    assert main(["elasticity", "histograms", str(hist), "--run-dir", str(run_dir), "--settings", settings, "--threads", "1"]) == 0
+    h = store.open_analysis(hist).load()
+    assert h.attrs["pretrained"] == 0 and h.attrs["source"] == str(run_dir) and list(h["class_i"].values) == [1, 7]
+    assert h["le"].shape == (8, 8) and int(h["hist"].sum() + h["overflow"].sum() + h["n_nan"].sum()) == 8 * 7
+
+
+def test_he_su_stage_clusters_the_similarity_of_the_primary_classes(quick_run: tuple[Path, xr.Dataset], tmp_path: Path) -> None:
+    from gendyn import store
+    from gendyn.cli import main
+    from gendyn.config import load_yaml, validate_config
+
+    exp = validate_config(load_yaml(ROOT / "config" / "config.yaml"))["experiments"]["le_quick"]
+    settings = {"cluster": {"he_su": {"primary": [4, 9], "n_per_class": 8, "n_auxiliary": 10, "lr": 0.05}}}
+    out = tmp_path / "he_su.nc"
+    args = ["elasticity", "he-su", str(out), "--experiment", json.dumps({"data": exp["data"], "model": exp["model"]}),
+            "--settings", json.dumps(settings), "--threads", "1"]  # fmt: skip
+    assert main(args) == 0
+    ds = store.open_analysis(out).load()
+    assert ds["similarity"].shape == (16, 16) and np.allclose(np.diag(ds["similarity"].values), 1.0)
+    assert sorted(set(ds["label"].values.tolist())) == [4, 9] and list(ds["baseline"].values) == ["pixels", "pca"]
+    assert 0.5 <= float(ds["cluster_accuracy"]) <= 1.0 and list(ds.attrs["primary"]) == [4, 9]
+    with pytest.raises(ValueError, match="cluster.he_su"):
+        from gendyn.elasticity.stage import he_su
+
+        he_su(stage_settings("elasticity", None), {"data": exp["data"], "model": exp["model"]})
 
 
 def test_he_su_similarity_accumulates_relative_changes() -> None:
@@ -502,3 +583,44 @@ def test_he_su_similarity_accumulates_relative_changes() -> None:
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k])  # trained a copy
     assert np.array_equal(S, el.he_su_similarity(model, xp, xa, lr=0.05, seed=0))
+
+
+# --------------------------------------------------------------------------- package
+
+
+def test_import_is_light_and_every_public_name_resolves() -> None:
+    code = (
+        "import sys, gendyn.elasticity as el, gendyn.elasticity.cli, gendyn.elasticity.spec; "
+        "assert 'torch' not in sys.modules and 'matplotlib' not in sys.modules, 'heavy import'; "
+        "[getattr(el, n) for n in el.__all__]; print(len(el.__all__))"
+    )
+    res = subprocess.run([str(BIN / "python"), "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert set(el.__all__) >= {
+        "DEFAULT_DEN_EPS", "ElasticityParts", "local_elasticity", "local_elasticity_loop", "logits_module",
+        "rank1_supported", "pair_summary", "affinity", "cluster_le", "cluster_baselines", "hungarian_accuracy",
+        "kernel_kmeans", "ClusterResult", "he_su_similarity",
+    }  # fmt: skip
+    with pytest.raises(AttributeError, match="no attribute"):
+        el.no_such_name  # noqa: B018
+
+
+def test_memory_budget_does_not_change_the_result() -> None:
+    """Chunks sized from a tiny budget, the default (None = the schema default) and an explicit one agree."""
+    from gendyn.parallel import mem_budget_bytes
+
+    torch.manual_seed(0)
+    g = _gen(11)
+    for model, shape in (
+        (nn.Sequential(nn.Linear(6, 12), nn.BatchNorm1d(12), nn.Tanh(), nn.Linear(12, 3)).double(), (6,)),
+        (build_model({"name": "cnn", "depth": 1, "width": 3, "dtype": "float64"}, (1, 5, 5), 3), (1, 5, 5)),
+    ):
+        _with_running_stats(model, shape)
+        x = torch.randn(7, *shape, generator=g, dtype=F64)
+        y = torch.randint(0, 3, (7,), generator=g)
+        default = el.local_elasticity(model, x, y, x, lr=0.1)
+        assert torch.equal(default, el.local_elasticity(model, x, y, x, lr=0.1, mem_budget_bytes=mem_budget_bytes()))
+        for form in ("exact", "kernel"):
+            want = el.local_elasticity(model, x, y, x, lr=0.1, form=form)
+            got = el.local_elasticity(model, x, y, x, lr=0.1, form=form, mem_budget_bytes=1)
+            assert _rel(got, want) <= 1e-12, form

@@ -31,7 +31,7 @@ from gendyn.lc import (
     region_map,
     robust_accuracy,
 )
-from gendyn.lc import _inside
+from gendyn.lc.regions import _inside
 from gendyn.models import build_model
 from gendyn.train import train_run
 
@@ -453,11 +453,12 @@ def test_cli_stages_write_the_documented_outputs(digits_run, tmp_path):
     assert "train_acc" in ds and np.isfinite(ds["train_acc"]).all()
     # the stored values are what local_complexity gives for the same points and directions
     model = gendyn.load_model(digits_run, int(ds["step"].values[-1]))
-    from gendyn.commands.lc import lc_points, resolve_settings
+    from gendyn.config import stage_settings
     from gendyn.data import load_data
+    from gendyn.lc.stage import lc_points
 
     cfg = gendyn.run_config(digits_run)
-    s = resolve_settings(settings)
+    s = stage_settings("lc", settings)
     pts = lc_points(load_data(cfg["data"]), s, int(ds.attrs["points_seed"]))
     v = orthonormal_directions((1, 8, 8), 4, int(ds.attrs["direction_seed"]))
     direct = local_complexity(model, pts["test"][0], 2.0, directions=v)
@@ -473,29 +474,37 @@ def test_cli_stages_write_the_documented_outputs(digits_run, tmp_path):
     assert rob["robust_acc"].dims == ("record",) and (rob["robust_acc"] <= rob["clean_acc"]).all()
     assert rob.attrs["eps"] == 0.1
 
-    for args in (
-        ["dynamics", str(lc_nc)],
-        ["layers", str(lc_nc)],
-        ["sweep", str(lc_nc), str(lc_nc)],
-        ["regions", str(reg_nc)],
-        ["regions-vs-lc", str(reg_nc)],
-        ["robust", str(rob_nc), str(lc_nc)],
-    ):
-        prefix = tmp_path / f"fig_{args[0]}"
-        assert cli_main(["lc", "plot", *args, str(prefix), "--dpi", "40"]) == 0
-        assert prefix.with_suffix(".png").stat().st_size > 1000 and prefix.with_suffix(".pdf").exists()
+    view = json.dumps({"view": {"dpi": 40}, "lc": {"figures": {"radius": 2.0}}})
+    run_figs = tmp_path / "figs_run"
+    args = ["--input", f"lc={lc_nc}", "--input", f"regions={reg_nc}", "--input", f"robust={rob_nc}"]
+    assert cli_main(["figures", "lc", "run", str(run_figs), *args, "--settings", view]) == 0
+    exp_figs = tmp_path / "figs_experiment"
+    assert cli_main(["figures", "lc", "experiment", str(exp_figs), "--input", f"lc={lc_nc}", "--input", f"lc={lc_nc}",
+                     "--settings", view, "--experiment", "tiny"]) == 0  # fmt: skip
+    for folder, names in ((run_figs, ["dynamics", "layers", "regions", "regions_vs_lc", "robust"]), (exp_figs, ["sweep"])):
+        assert sorted(p.stem for p in folder.glob("*.png")) == sorted(names)
+        for name in names:
+            assert (folder / f"{name}.png").stat().st_size > 1000 and (folder / f"{name}.pdf").exists()
 
 
 def test_settings_are_validated_with_the_key_in_the_message():
-    from gendyn.commands.lc import resolve_settings
-    from gendyn.config import ConfigError
+    from gendyn.config import ConfigError, stage_settings
 
-    s = resolve_settings(None)
+    s = stage_settings("lc", None)
     assert s["n_directions"] == 25 and s["regions"]["enabled"] and not s["robust"]["enabled"]
     with pytest.raises(ConfigError, match="radii"):
-        resolve_settings('{"radii": [-1]}')
+        stage_settings("lc", '{"radii": [-1]}')
     with pytest.raises(ConfigError, match="n_dirs"):
-        resolve_settings('{"n_dirs": 3}')
+        stage_settings("lc", '{"n_dirs": 3}')
+    assert stage_settings("lc", None, {"regions.n_records": 3})["regions"]["n_records"] == 3
+
+
+def test_set_overrides_reach_the_stage(digits_run, tmp_path):
+    out = tmp_path / "lc.nc"
+    assert cli_main(["lc", "compute", str(digits_run), str(out), "--set", "radii=[0.25]", "--set", "n_directions=3",
+                     "--set", "n_train=5", "--set", "n_test=5", "--set", "n_random=5", "--set", "n_records=2"]) == 0  # fmt: skip
+    ds = store.open_analysis(out).load()
+    assert list(ds["radius"].values) == [0.25] and ds.attrs["n_directions"] == 3 and ds.sizes["record"] == 2
 
 
 def test_lc_configs_validate_and_select_their_own_experiments():

@@ -408,6 +408,9 @@ def test_same_seed_same_metrics_and_exact_resume_mid_epoch(tmp_path, monkeypatch
 
 def test_summary_and_figures_cli(j0_run, tmp_path):
     from gendyn.cli import main
+    from gendyn.config import stage_settings
+    from gendyn.figures.jobs import FigureJob, run_figure_job
+    from gendyn.memorization.stage import summary, summary_csv
 
     out, _ = j0_run
     exp = out.parent.parent
@@ -416,20 +419,53 @@ def test_summary_and_figures_cli(j0_run, tmp_path):
         w.writerow(["run", "training.seed"])
         w.writerow(["tiny", 0])
     nc = tmp_path / "summary.nc"
-    assert main(["memorization", "summary", str(exp), str(nc), "--csv", str(tmp_path / "s.csv"), "--tau", "0.5"]) == 0
+    args = ["memorization", "summary", str(exp), str(nc), "--csv", str(tmp_path / "s.csv"), "--settings",
+            '{"threshold_metric": "train_acc", "patience": 1}', "--set", "threshold=0.5", "--threads", "1"]
+    assert main(args) == 0
     ds = store.open_analysis(nc).load()
     curve = epoch_curves(gendyn.open_run(out)["metrics"].to_dataset())["train_acc"]
     want = epochs_to_threshold(curve, 0.5)
     t = float(ds["epochs_to_threshold"].sel(run="tiny"))
     assert (t == float(want)) or (math.isnan(t) and float(ds["censored_at"].sel(run="tiny")) == 12)
     assert ds.attrs["tau"] == 0.5 and ds.attrs["threshold_metric"] == "train_acc"
+    assert ds.attrs["experiment"] == exp.name and ds.attrs["measure"] == "memorization"
     assert str(ds["objective"].values[0]) == "J0" and int(ds["training.seed"].values[0]) == 0
     assert "epochs_to_threshold" in (tmp_path / "s.csv").read_text().splitlines()[0]
-    for fig in ("curves", "threshold", "gradnorm", "gap", "basins"):
-        prefix = tmp_path / fig
-        args = ["memorization", "plot", fig, str(prefix), "--experiment", str(exp), "--summary", str(nc)]
-        assert main(args) == 0, fig
-        assert prefix.with_suffix(".png").stat().st_size > 5000 and prefix.with_suffix(".pdf").exists()
+    # the library stage gives the same table as the command
+    lib = summary(exp, stage_settings("memorization", {"threshold": 0.5}))
+    assert (tmp_path / "s.csv").read_text() == summary_csv(lib)
+    xr.testing.assert_identical(lib.drop_attrs(), ds.drop_attrs())
+    # the figure job draws exactly the listed figures, titled by the experiment folder
+    job = FigureJob(
+        "memorization", "experiment",
+        inputs={"run": (out / "run.h5",), "runs_table": (exp / "runs.csv",), "summary": (nc,)},
+        settings={"memorization": {"figures": ["curves", "threshold", "gradnorm", "gap", "basins"],
+                                   "paper_figure": "Fig. 1a"}, "view": {"dpi": 60}},
+    )  # fmt: skip
+    pngs = run_figure_job(job, tmp_path / "figures")
+    assert [p.stem for p in pngs] == ["curves", "threshold", "gradnorm", "gap", "basins"]
+    for png in pngs:
+        assert png.stat().st_size > 5000 and png.with_suffix(".pdf").exists()
+    only = FigureJob("memorization", "experiment", inputs={"summary": (nc,)},
+                     settings={"memorization": {"figures": ["threshold", "basins"]}})  # fmt: skip
+    assert [p.stem for p in run_figure_job(only, tmp_path / "only")] == ["threshold", "basins"]
+    missing = FigureJob("memorization", "experiment", inputs={"summary": (nc,)},
+                        settings={"memorization": {"figures": ["curves"]}})  # fmt: skip
+    with pytest.raises(ValueError, match="needs --input run=PATH"):
+        run_figure_job(missing, tmp_path / "missing")
+
+
+def test_importing_the_package_and_its_cli_stays_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, gendyn.memorization, gendyn.memorization.cli; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'xarray') if m in sys.modules))")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    from gendyn import memorization
+
+    assert memorization.SplitTraining.__module__ == "gendyn.memorization.training"
+    assert set(memorization.__all__) <= set(dir(memorization))
 
 
 # --------------------------------------------------------------------------- quick experiment outcome

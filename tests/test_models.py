@@ -8,11 +8,17 @@ import pytest
 import torch
 from torch import nn
 
+from gendyn.config import ConfigError, schema, validate_run, validate_section
 from gendyn.models import (
+    IMAGENET_MIN_HEIGHT,
+    MODEL_KEYS,
     MODEL_NAMES,
+    VGG,
+    AlexNet,
+    BasicBlock,
+    ResNet,
     build_model,
     count_parameters,
-    parse_model_config,
     relu_sites,
 )
 
@@ -247,11 +253,10 @@ def test_bn_flags() -> None:
     assert n_bn({"name": "vgg19", "width_factor": 0.0625, "bn": True}) == 16
     assert n_bn({"name": "resnet18", "width_factor": 0.0625}) == 0
     assert n_bn({"name": "resnet18", "width_factor": 0.0625, "bn": True}) == 1 + 16 + 3
-    # resnet110 defaults to BN; bn: false removes it (convs then carry biases)
-    assert n_bn({"name": "resnet110", "width_factor": 0.25}, (3, 8, 8)) == 1 + 108 + 2
-    no_bn = build_model(
-        {"name": "resnet110", "width_factor": 0.25, "bn": False}, (3, 8, 8), 10
-    )
+    # resnet110 has BN only with bn: true (the schema default false, as in every run
+    # config); without it the convs carry biases
+    assert n_bn({"name": "resnet110", "width_factor": 0.25, "bn": True}, (3, 8, 8)) == 1 + 108 + 2
+    no_bn = build_model({"name": "resnet110", "width_factor": 0.25}, (3, 8, 8), 10)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in no_bn.modules())
     assert all(m.bias is not None for m in no_bn.modules() if isinstance(m, nn.Conv2d))
 
@@ -279,37 +284,61 @@ def test_resnet_stems() -> None:
     assert len(convs) + 1 == 110  # 109 3x3 convs + fc (1x1 shortcuts excluded)
 
 
-@pytest.mark.parametrize(
-    ("cfg", "match"),
-    [
-        ({"name": "resnet19"}, "resnet19"),
-        ({"name": "mlp", "wdith": 3}, "wdith"),
-        ({"name": "alexnet", "bn": True}, "alexnet"),
-        ({"name": "convnet", "bn": True}, "convnet"),
-        ({}, "model.name"),
-        ({"name": "mlp", "depth": 0}, "model.depth"),
-        ({"name": "mlp", "width": 2.5}, "model.width"),
-        ({"name": "mlp", "bn": "yes"}, "'yes'"),
-        ({"name": "resnet18", "stem": "tiny"}, "tiny"),
-        ({"name": "mlp", "dtype": "float16"}, "float16"),
-        ({"name": "mlp", "init_scale": -1}, "model.init_scale"),
-        ({"name": "vgg19", "dropout": 1.5}, "1.5"),
-        ({"name": "resnet18", "width_factor": 0}, "model.width_factor"),
-        ({"name": "mlp", "softmax_head": 1}, "model.softmax_head"),
-    ],
-)
-def test_config_errors(cfg: dict[str, Any], match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+# Rules of the ``model`` section: all live in the config layer (schema + gendyn.config rules);
+# build_model validates through it.
+CONFIG_ERRORS = [
+    ({"name": "resnet19"}, "model.name", "resnet19"),
+    ({"name": "mlp", "wdith": 3}, "model", "wdith"),
+    ({"name": "alexnet", "bn": True}, "model.bn", "alexnet"),
+    ({"name": "convnet", "bn": True}, "model.bn", "convnet"),
+    ({}, "model", "'name' is a required property"),
+    ({"name": "mlp", "depth": 0}, "model.depth", "0"),
+    ({"name": "mlp", "depth": 2.0}, "model.depth", "not an integer"),
+    ({"name": "mlp", "width": 2.5}, "model.width", "2.5"),
+    ({"name": "mlp", "bn": "yes"}, "model.bn", "'yes'"),
+    ({"name": "resnet18", "stem": "tiny"}, "model.stem", "tiny"),
+    ({"name": "mlp", "dtype": "float16"}, "model.dtype", "float16"),
+    ({"name": "mlp", "init_scale": -1}, "model.init_scale", "-1"),
+    ({"name": "mlp", "init_scale": float("nan")}, "model.init_scale", "finite"),
+    ({"name": "vgg19", "dropout": 1.5}, "model.dropout", "1.5"),
+    ({"name": "vgg19", "dropout": 1.0}, "model.dropout", "1.0"),
+    ({"name": "vgg19", "dropout": -0.1}, "model.dropout", "-0.1"),
+    ({"name": "resnet18", "width_factor": 0}, "model.width_factor", "0"),
+    ({"name": "resnet18", "width_factor": float("inf")}, "model.width_factor", "finite"),
+    ({"name": "mlp", "softmax_head": 1}, "model.softmax_head", "1"),
+]
+
+
+@pytest.mark.parametrize(("cfg", "key", "value"), CONFIG_ERRORS)
+def test_config_errors_are_raised_by_the_config_layer(cfg: dict[str, Any], key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_section("model", cfg, "model")
+    assert key in str(err.value) and value in str(err.value)
+    run = {"data": {"name": "digits"}, "model": cfg, "training": {"epochs": 1}}
+    with pytest.raises(ConfigError) as err:
+        validate_run(run)
+    assert key in str(err.value) and value in str(err.value)
+    with pytest.raises(ConfigError) as err:
         build_model(cfg, (3, 32, 32), 10)
+    assert key in str(err.value) and value in str(err.value)
 
 
 def test_error_messages_list_allowed_values() -> None:
-    with pytest.raises(ValueError) as err:
-        parse_model_config({"name": "resnet19"})
+    with pytest.raises(ConfigError) as err:
+        build_model({"name": "resnet19"}, (3, 32, 32), 10)
     assert "model.name" in str(err.value) and "resnet110" in str(err.value)
-    with pytest.raises(ValueError) as err:
-        parse_model_config({"name": "mlp", "foo": 1})
-    assert "model.foo" in str(err.value) and "width_factor" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        build_model({"name": "mlp", "foo": 1}, (3, 32, 32), 10)
+    assert "'foo'" in str(err.value) and "width_factor" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        build_model({"name": "convnet", "bn": True}, (3, 32, 32), 10)
+    assert "set model.bn: false" in str(err.value)
+
+
+def test_names_and_keys_match_the_schema() -> None:
+    props = schema()["$defs"]["model"]["properties"]
+    assert list(MODEL_NAMES) == props["name"]["enum"]
+    assert list(MODEL_KEYS) == list(props)
 
 
 def test_bad_input_shapes() -> None:
@@ -321,13 +350,32 @@ def test_bad_input_shapes() -> None:
         build_model({"name": "mlp"}, (8,), 0)
 
 
-def test_defaults_resolved() -> None:
-    spec = parse_model_config({"name": "mlp"})
-    assert (spec.depth, spec.width, spec.bn, spec.width_factor) == (2, 100, False, 1.0)
-    rest = (spec.stem, spec.softmax_head, spec.init_scale, spec.dtype, spec.dropout)
-    assert rest == ("auto", False, 1.0, torch.float32, 0.5)
-    assert parse_model_config({"name": "resnet110"}).bn is True
-    assert parse_model_config({"name": "resnet18"}).bn is False
+def test_defaults_come_from_the_schema() -> None:
+    spec = validate_section("model", {"name": "mlp"}, "model")
+    assert (spec["depth"], spec["width"], spec["bn"], spec["width_factor"]) == (2, 100, False, 1.0)
+    rest = (spec["stem"], spec["softmax_head"], spec["init_scale"], spec["dtype"], spec["dropout"])
+    assert rest == ("auto", False, 1.0, "float32", 0.5)
+    assert validate_section("model", spec, "model") == spec  # a validated section is a fixed point
+    assert validate_section("model", {"name": "resnet110"}, "model")["bn"] is False
+
+
+@pytest.mark.parametrize("name", MODEL_NAMES)
+def test_hand_written_and_validated_sections_build_the_same_model(name: str) -> None:
+    """One source of defaults: a run config and a hand-written section give identical weights."""
+    cfg = {"name": name, "width_factor": 0.125, "width": 8}
+    section = validate_run({"data": {"name": "digits"}, "model": cfg, "training": {"epochs": 1}})["model"]
+    a = _build(cfg, (3, 32, 32), 10, seed=3)
+    b = _build(section, (3, 32, 32), 10, seed=3)
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_public_names_stay_importable() -> None:
+    assert IMAGENET_MIN_HEIGHT == 64
+    model = build_model({"name": "resnet18", "width_factor": 0.0625}, (3, 32, 32), 10)
+    assert isinstance(model, ResNet) and isinstance(model.layer1[0], BasicBlock)
+    assert isinstance(build_model({"name": "vgg19", "width_factor": 0.0625}, (3, 32, 32), 10), VGG)
+    assert isinstance(build_model({"name": "alexnet", "width_factor": 0.0625}, (3, 32, 32), 10), AlexNet)
 
 
 def test_dropout_key_reaches_classifier() -> None:

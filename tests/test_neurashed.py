@@ -137,26 +137,44 @@ def test_information_bottleneck_fits_then_compresses() -> None:
 # --------------------------------------------------------------------------- CLI and figures
 
 
-def test_cli_simulates_and_plots_and_every_figure_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_simulates_and_every_figure_renders(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import io
 
     import matplotlib.pyplot as plt
 
     from gendyn.cli import main
-    from gendyn.commands.neurashed import simulate
-    from gendyn.figures import neurashed as figs
+    from gendyn.config import stage_settings
+    from gendyn.figures.jobs import FigureJob, run_figure_job
+    from gendyn.neurashed import figures as figs
+    from gendyn.neurashed.stage import simulate
 
     out = tmp_path / "information_bottleneck.nc"
     settings = {"steps": 600, "record_every": 100, "n_draws": 50}
-    assert main(["neurashed", "simulate", "information_bottleneck", str(out), "--settings", json.dumps(settings), "--seeds", "0", "1"]) == 0
+    args = ["neurashed", "simulate", "information_bottleneck", str(out), "--settings", json.dumps(settings), "--set", "n_draws=40"]
+    assert main([*args, "--seeds", "0", "1", "--threads", "1"]) == 0
     ds = xr.open_dataset(out)
     assert list(ds["seed"].values) == [0, 1] and json.loads(ds.attrs["settings"])["steps"] == 600
+    assert json.loads(ds.attrs["settings"])["n_draws"] == 40 and ds.attrs["n_draws"] == 40
     assert ds.attrs["gendyn_format"] == "gendyn-analysis/1" and ds.sizes["record"] == 7
-    assert main(["neurashed", "plot", "fig4", str(tmp_path / "fig4"), str(out), "--dpi", "40"]) == 0
-    assert (tmp_path / "fig4.png").stat().st_size > 2_000 and (tmp_path / "fig4.pdf").exists()
+    # the library stage with the resolved settings is the command's dataset
+    lib = simulate("information_bottleneck", stage_settings("neurashed.information_bottleneck", {**settings, "n_draws": 40}), [0, 1])
+    np.testing.assert_array_equal(lib["mi_x"].values, ds["mi_x"].values)
     ir = simulate("implicit_regularization", {"steps": 100, "record_every": 20}, [0, 1])
     le = simulate("local_elasticity", {"steps": 200}, [0, 1, 2])
-    for fig in (figs.fig1_graph(), figs.fig2_pathways(), figs.fig3_implicit_regularization(ir), figs.elasticity_bars(le)):
+    ir_nc, le_nc = tmp_path / "ir.nc", tmp_path / "le.nc"
+    from gendyn import store
+
+    store.write_netcdf(ir, ir_nc, measure="neurashed")
+    store.write_netcdf(le, le_nc, measure="neurashed")
+    job = FigureJob("neurashed", "experiment", experiment="tiny", settings={"view": {"dpi": 30}},
+                    inputs={"implicit_regularization": (ir_nc,), "information_bottleneck": (out,), "local_elasticity": (le_nc,)})  # fmt: skip
+    pngs = run_figure_job(job, tmp_path / "figures")
+    assert [p.stem for p in pngs] == ["fig1_graph", "fig2_pathways", "fig3_implicit_regularization",
+                                      "fig4_information_bottleneck", "elasticity"]  # fmt: skip
+    assert all(p.stat().st_size > 2_000 and p.with_suffix(".pdf").exists() for p in pngs)
+    bare = run_figure_job(FigureJob("neurashed", "experiment", experiment="tiny"), tmp_path / "bare")
+    assert [p.stem for p in bare] == ["fig1_graph", "fig2_pathways"]
+    for fig in (figs.fig3_implicit_regularization(ir), figs.elasticity_bars(le)):
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=30)
         plt.close(fig)
@@ -165,3 +183,13 @@ def test_cli_simulates_and_plots_and_every_figure_renders(tmp_path: Path, capsys
     assert main(["neurashed", "simulate", "local_elasticity", str(tmp_path / "x.nc"), "--settings", '{"steps": 0}']) == 2
     assert "local_elasticity.steps: 0 violates minimum 1" in capsys.readouterr().err
     assert math.isfinite(float(ds["mi_x"].max()))
+
+
+def test_importing_the_package_and_its_cli_stays_light() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, gendyn.neurashed, gendyn.neurashed.cli; "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'xarray') if m in sys.modules))")  # fmt: skip
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "[]"
+    assert ns.Neurashed.__module__ == "gendyn.neurashed.simulator" and "elasticity_experiment" in dir(ns)

@@ -1,14 +1,18 @@
 """Paper 000 path measures: naive oracles, invariants, out-of-core memory, the quick experiment.
 
 Order: naive per-pair references on small inputs first, then the fast (Gram, chunked, packed,
-dask) paths against them, then the whole-run analysis and the CLI/figures on real runs of the
-``paths_quick`` experiment of ``config/config.yaml`` (trained here, in process).
+dask) paths against them, then the whole-run analysis and the stages (:mod:`gendyn.paths.stage`),
+CLI and figure job on real runs of the ``paths_quick`` experiment of ``config/config.yaml``
+(trained here, in process).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import math
+import subprocess
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -328,7 +332,8 @@ def test_cross_path_dataset_summaries_equal_brute_force(budget: int) -> None:
         max_pairwise=25, hist_bins=100, layers_combined="sum", overlap="count", overlap_records=[0, 3],
         overlap_images=30, n_candidates=12, baselines=[0, 5], lag=1, mem_budget_bytes=budget,
     )
-    assert res["_names"] == ["a", "b", "all"] and res["_records"] == [1, 2, 3]
+    assert res.layers == ("a", "b", "all") and res.records == (1, 2, 3) and res.prev_records == (0, 1, 2)
+    assert res.overlap_records == (0, 3) and (res.n_pairwise, res.n_overlap) == (25, 30)
     for k, m in enumerate([l1, l2, np.concatenate([l1, l2], axis=2)]):
         want = _brute_dataset(m, labels)
         np.testing.assert_allclose(res["cross_path_mean"][1][:, k], want["mean"], rtol=1e-12)
@@ -458,7 +463,7 @@ def quick(tmp_path_factory) -> dict:
         assert main(["-v", "paths", "compute", str(root / "runs" / rid), str(out), "--threads", "1"]) == 0
         files[rid] = out
     summary = root / "analysis" / "summary.nc"
-    assert main(["paths", "summary", str(summary), *map(str, files.values())]) == 0
+    assert main(["paths", "summary", *map(str, files.values()), str(summary)]) == 0
     data = {rid: _open(f) for rid, f in files.items()}
     return {"root": root, "files": files, "summary": summary, "data": data}
 
@@ -533,52 +538,143 @@ def test_quick_experiment_rerun_is_identical(quick, tmp_path) -> None:
         assert np.array_equal(first[name].values, again[name].values, equal_nan=True), name
 
 
-def test_quick_experiment_figures_render(quick, tmp_path) -> None:
+def test_quick_experiment_figure_job_draws_every_figure(quick, tmp_path) -> None:
     from gendyn.cli import main
 
     rid, f = next(iter(quick["files"].items()))
-    for fig, style in (("cross-path", "bands"), ("self-sim", "hist2d"), ("overlap", "bands"), ("ranks", "bands"),
-                       ("act-ranks", "bands"), ("ratio", "bands")):
-        prefix = tmp_path / fig
-        inputs = [str(quick["summary"])] if fig == "ratio" else [str(f)]
-        assert main(["paths", "plot", fig, str(prefix), *inputs, "--layers", "-1", "--style", style, "--dpi", "30"]) == 0
-        assert prefix.with_suffix(".png").stat().st_size > 1000 and prefix.with_suffix(".pdf").exists()
+    for style in ("bands", "hist2d"):
+        out = tmp_path / style
+        settings = json.dumps({"view": {"dpi": 30}, "paths": {"figures": {"layers": [-1], "style": style}}})
+        assert main(["figures", "paths", "run", str(out), "--input", f"paths={f}", "--settings", settings]) == 0
+        names = sorted(p.stem for p in out.glob("*.png"))
+        # the quick runs record activations and track 160 >= 128 + 1 images: every run figure
+        assert names == ["fig1_cross_path", "fig4_overlap_distance", "fig5_self_similarity", "fig6_neighbour_ranks",
+                         "figE_activation_ranks"]
+        assert all((out / f"{n}.pdf").exists() and (out / f"{n}.png").stat().st_size > 1000 for n in names)
+    out = tmp_path / "experiment"
+    settings = json.dumps({"view": {"dpi": 30}, "paths": {"figures": {"generalization": "gap"}}})
+    assert main(["figures", "paths", "experiment", str(out), "--input", f"summary={quick['summary']}",
+                 "--settings", settings]) == 0
+    assert sorted(p.stem for p in out.glob("*.png")) == ["fig7_early_mid_ratio"]
+
+
+def test_figure_job_decides_rank_figures_from_the_data(quick) -> None:
+    """Fig 6 needs neighbour ranks, App. E ranks by activation cosine: both are read off the dataset."""
+    import dataclasses
+
+    import matplotlib.pyplot as plt
+
+    from gendyn.figures.jobs import FigureJob
+    from gendyn.paths.figures import draw
+
+    @dataclasses.dataclass(frozen=True)
+    class InMemoryJob(FigureJob):
+        data: xr.Dataset | None = None
+
+        def open(self, path: Path | str) -> xr.Dataset:
+            return self.data
+
+    ds = quick["data"][next(iter(quick["files"]))]
+    no_act = ds.drop_vars([v for v in ds.data_vars if str(v).startswith(("act_", "nn_rank_act", "nn_act_"))])
+    no_ranks = no_act.drop_vars([v for v in no_act.data_vars if str(v).startswith("nn_")])
+    always = {"fig1_cross_path", "fig4_overlap_distance", "fig5_self_similarity"}
+    for data, want in ((ds, {"fig6_neighbour_ranks", "figE_activation_ranks"}), (no_act, {"fig6_neighbour_ranks"}),
+                       (no_ranks, set())):
+        job = InMemoryJob(figure_set="paths", scope="run", inputs={"paths": (Path("x.nc"),)}, data=data)
+        got = dict(draw(job))
+        assert set(got) == always | want
+        for fig in got.values():
+            plt.close(fig)
+
+
+def test_shared_views_show_the_second_recorded_layer(quick) -> None:
+    import matplotlib.pyplot as plt
+
+    from gendyn.config import stage_settings
+    from gendyn.paths.figures import compare_rows, dashboard_panel, shown_layer
+
+    ds = quick["data"][next(iter(quick["files"]))]
+    assert shown_layer(ds) == "relu2"
+    assert shown_layer(ds.sel(layer=["relu3"])) == "relu3"
+    settings = stage_settings("paths", None)
+    rows = compare_rows(ds, settings)
+    assert list(rows) == ["cross-path sim.,\nsame class", "self-similarity"]
+    np.testing.assert_array_equal(rows["self-similarity"].values, ds["self_sim_mean"].sel(layer="relu2").values)
+    np.testing.assert_array_equal(rows["self-similarity"]["step"].values, ds["step"].values)
+    fig, ax = plt.subplots()
+    dashboard_panel(ax, ds, settings, 1.0)
+    assert len(ax.get_lines()) == 3 and "relu2" in ax.get_ylabel()
+    np.testing.assert_array_equal(ax.get_lines()[0].get_xdata(), ds["step"].values + 1.0)
+    plt.close(fig)
 
 
 def test_settings_are_validated_with_named_keys() -> None:
-    from gendyn.commands.paths import resolve_layers, resolve_settings
-    from gendyn.config import ConfigError
+    from gendyn.config import ConfigError, stage_settings
+    from gendyn.paths.stage import resolve_layers
 
-    s = resolve_settings({"norm": "jaccard"})
+    s = stage_settings("paths", {"norm": "jaccard"})
     assert s["norm"] == "jaccard" and s["lag"] == 1 and s["figures"]["layers"] == [1, 2, -1]
     with pytest.raises(ConfigError, match="analyses.paths.norm"):
-        resolve_settings({"norm": "l1"})
+        stage_settings("paths", {"norm": "l1"})
     with pytest.raises(ConfigError, match="analyses.paths"):
-        resolve_settings({"unknown_key": 1})
+        stage_settings("paths", {"unknown_key": 1})
     assert resolve_layers([2, -1, "relu1"], ["relu1", "relu2", "relu3"]) == ["relu2", "relu3", "relu1"]
     with pytest.raises(KeyError, match="layer index 4"):
         resolve_layers([4], ["relu1", "relu2", "relu3"])
 
 
+def test_options_object_and_default_budget() -> None:
+    from gendyn.parallel import mem_budget_bytes
+
+    assert not hasattr(paths, "DEFAULT_MEM_BUDGET_BYTES")
+    with pytest.raises(TypeError, match="no field 'max_pairs'.*max_pairwise"):
+        paths.CrossPathOptions().replace(max_pairs=3)
+    with pytest.raises(ValueError, match="lag=0"):
+        paths.CrossPathOptions(lag=0)
+    opts = paths.CrossPathOptions(baselines=[1, 2], quantiles=[0.5])
+    assert opts.baselines == (1, 2) and opts.quantiles == (0.5,)
+    # the one default budget: resources.analysis.mem_budget_mb
+    assert paths.plan_blocks(20_000, 50_000) == paths.plan_blocks(20_000, 50_000, mem_budget_bytes=mem_budget_bytes())
+    rng = np.random.default_rng(9)
+    m = rng.random((3, 20, 40)) < 0.5
+    by_kw = paths.cross_path_dataset({"l": m}, {"l": 40}, max_pairwise=8, hist_bins=10, baselines=[])
+    by_obj = paths.cross_path_dataset({"l": m}, {"l": 40}, paths.CrossPathOptions(max_pairwise=8, hist_bins=10, baselines=()))
+    assert list(by_kw) == list(by_obj)
+    for name in by_kw:
+        assert by_kw[name][0] == by_obj[name][0]
+        np.testing.assert_array_equal(by_kw[name][1], by_obj[name][1])
+
+
+def test_importing_the_package_stays_light() -> None:
+    code = (
+        "import sys, gendyn.paths, gendyn.paths.cli, gendyn.paths.spec; "
+        "assert gendyn.paths.cross_path_similarity; "
+        "print(sorted(m for m in ('torch', 'matplotlib', 'xarray') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
 def test_layer_subset_keeps_model_layer_numbering(quick, tmp_path) -> None:
     """`layers: [2]` analyses one site; ratio_layer 2 and figure layer 2 still mean the model's 2nd ReLU."""
     from gendyn.cli import main
+    from gendyn.config import stage_settings
+    from gendyn.paths.figures import select_layers
+    from gendyn.paths.stage import summary
 
     rid = next(iter(quick["files"]))
     run_dir = quick["root"] / "runs" / rid
     out = tmp_path / "l2.nc"
-    assert main(["paths", "compute", str(run_dir), str(out), "--layers", "2", "--threads", "1"]) == 0
+    assert main(["paths", "compute", str(run_dir), str(out), "--set", "layers=[2]", "--threads", "1"]) == 0
     ds = _open(out)
     assert ds["layer"].values.tolist() == ["relu2"] and ds["layer_index"].values.tolist() == [2]
+    assert json.loads(ds.attrs["settings"])["layers"] == [2] and "figures" not in json.loads(ds.attrs["settings"])
     full = quick["data"][rid]
     np.testing.assert_array_equal(ds["cross_path_mean"].values[:, 0], full["cross_path_mean"].sel(layer="relu2").values)
-    assert main(["paths", "summary", str(tmp_path / "s.nc"), str(out), "--ratio-layer", "2"]) == 0
+    assert main(["paths", "summary", str(out), str(tmp_path / "s.nc"), "--settings", '{"ratio_layer": 2}']) == 0
     assert float(_open(tmp_path / "s.nc")["R"][0]) == float(full["early_mid_ratio"].sel(layer="relu2"))
-    from gendyn.commands.paths import summarise
-    from gendyn.figures.paths import select_layers
-
     with pytest.raises(KeyError, match="not analysed"):
-        summarise([out], 3)
+        summary([out], stage_settings("paths", {"ratio_layer": 3}))
 
     assert select_layers(ds, [2, -1, 1]) == ["relu2"]  # -1 (relu3) and 1 were not analysed: skipped
 
@@ -587,7 +683,9 @@ def test_record_bn_batch_recomputes_masks_from_checkpoints(tmp_path) -> None:
     import torch
 
     import gendyn
-    from gendyn.commands.paths import compute_run, resolve_settings
+    from gendyn.config import stage_settings
+    from gendyn.parallel import AnalysisJob
+    from gendyn.paths.stage import compute
     from gendyn.train import train_run
 
     from conftest import tiny_run_config
@@ -595,10 +693,10 @@ def test_record_bn_batch_recomputes_masks_from_checkpoints(tmp_path) -> None:
     cfg = tiny_run_config(model={"name": "cnn", "width": 4, "depth": 2, "bn": True},
                           recording={"n_tracked_train": 24, "n_tracked_test": 4, "schedule": {"kind": "epoch"}})
     train_run(cfg, tmp_path / "run")
-    base = resolve_settings({"baselines": []})
-    base.pop("figures")
-    ev = compute_run(tmp_path / "run", base, mem_budget_bytes=1 << 28)
-    bt = compute_run(tmp_path / "run", {**base, "record_bn": "batch"}, mem_budget_bytes=1 << 28)
+    job = AnalysisJob.create(1, 256)
+    ev = compute(tmp_path / "run", stage_settings("paths", {"baselines": []}), job=job)
+    bt = compute(tmp_path / "run", stage_settings("paths", {"baselines": [], "record_bn": "batch"}), job=job)
+    assert ev.attrs["mem_budget_bytes"] == 256 << 20
     assert ev.attrs["record_bn"] == "eval" and bt.attrs["record_bn"] == "batch"
     assert not np.array_equal(ev["n_active"].values, bt["n_active"].values)
     # oracle at the last record: the tracked train images in one batch with batch statistics

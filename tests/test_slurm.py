@@ -172,7 +172,7 @@ def test_tiny_workflow_outputs(slurm_run: SlurmRun) -> None:
     finally:
         tree.close()
     assert (exp / "runs" / "base" / "checkpoints.h5").stat().st_size > 0
-    assert (exp / "figures" / "curves" / "base.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (exp / "figures" / "views" / "runs" / "base" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "run complete" in (exp / "logs" / "train" / "base.log").read_text()
 
 
@@ -185,7 +185,7 @@ def test_jobs_ran_under_slurm(slurm_run: SlurmRun) -> None:
     local = {"runs_table", "run_config", "all"}  # localrules and the target rule
     assert len(submitted) == sum(n for rule, n in stats.items() if rule not in local), res.describe()
     rules = sorted(rule for rule, _ in submitted.values())
-    assert rules.count("train") == 1 and rules.count("training_curves") == 1, rules
+    assert rules.count("train") == 1 and rules.count("views_figures") == 1, rules
     assert not local & set(rules)
     for job_id, (rule, wildcards) in submitted.items():
         info = _scontrol(job_id)
@@ -193,7 +193,7 @@ def test_jobs_ran_under_slurm(slurm_run: SlurmRun) -> None:
         assert Path(info["WorkDir"]).resolve() == slurm_run.workdir.resolve()
         assert info["Comment"].startswith(f"rule_{rule}_"), info
         res_cfg = TINY_SLURM["resources"]["train" if rule == "train" else "figures"]
-        if rule in ("train", "training_curves"):
+        if rule in ("train", "views_figures"):
             assert info["Partition"] == (SITE["gpu_partition"] if rule == "train" else SITE["partition"]), info
             assert f"mem={res_cfg['mem_mb']}M" in info["TRES"], info
             assert info["TimeLimit"] == f"00:{res_cfg['runtime']:02d}:00", info

@@ -220,7 +220,7 @@ def test_dry_run_default_config(tmp_path: Path) -> None:
     n_runs = sum(len(expand_experiment(n, cfg["experiments"][n])) for n in names)
     assert stats.get("all") == 1, res.describe()
     # Every run of every default experiment trains once and gets its curves; analyses may add jobs.
-    for rule, count in {"run_config": n_runs, "runs_table": len(names), "train": n_runs, "training_curves": n_runs}.items():
+    for rule, count in {"run_config": n_runs, "runs_table": len(names), "train": n_runs, "views_figures": n_runs}.items():
         assert stats.get(rule) == count, (rule, res.describe())
     assert not (tmp_path / "results").exists(), "a dry run must not write outputs"
 
@@ -234,9 +234,8 @@ def test_dry_run_tiny_config(tmp_path: Path) -> None:
         "runs_table": 1,
         "run_config": 2,
         "train": 2,
-        "training_curves": 2,
-        "dashboard": 2,
-        "compare": 1,
+        "views_figures": 2,
+        "views_figures_experiment": 1,
         "all": 1,
     }
     # Only the active experiment is built, though the default config's `quick` is merged in.
@@ -298,9 +297,12 @@ def test_tiny_run_outputs(tiny_run: TinyRun) -> None:
         cfg = read_run_config(run_dir / "config.yaml")
         assert (cfg["experiment"], cfg["run"], cfg["model"]["depth"]) == ("tiny", run, depth)
         assert cfg["model"]["width"] == 16 and cfg["training"]["lr"] == 0.1
-        assert (exp / "figures" / "curves" / f"{run}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-        assert (exp / "figures" / "curves" / f"{run}.pdf").read_bytes()[:5] == b"%PDF-"
-        for log in (f"train/{run}.log", f"run_config/{run}.log", f"figures/curves_{run}.log"):
+        figs = exp / "figures" / "views" / "runs" / run
+        names = sorted(p.name for p in figs.iterdir() if not p.name.startswith("."))
+        assert names == ["curves.pdf", "curves.png", "dashboard.pdf", "dashboard.png"]
+        assert (figs / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (figs / "curves.pdf").read_bytes()[:5] == b"%PDF-"
+        for log in (f"train/{run}.log", f"run_config/{run}.log", f"figures/views/runs/{run}.log"):
             assert (exp / "logs" / log).exists(), log
         assert "run complete" in (exp / "logs" / "train" / f"{run}.log").read_text()
     assert not list(exp.rglob("*.partial*")), "temporary files left behind"
@@ -386,8 +388,9 @@ def test_report(tiny_run: TinyRun, followups: dict[str, Snakemake]) -> None:
     html = report.read_text(errors="replace")
     assert len(html) > 1000
     assert "<html" in html.lower()
+    assert "curves.png" in html and "dashboard.png" in html and "compare_model.depth.png" in html
     for run in TINY_RUNS:
-        assert f"{run}.png" in html, f"{run}.png not in the report"
+        assert run in html, f"run {run} not in the report"
     assert "training curves" in html.lower()
 
 
@@ -413,8 +416,8 @@ def test_report_packages_are_installed_by_make_run() -> None:
 
 def test_changing_a_figure_option_reruns_only_figures(followups: dict[str, Snakemake]) -> None:
     res = _followup(followups, "figures_dpi")
-    assert job_stats(res.output) == {"training_curves": 2, "dashboard": 2, "compare": 1, "all": 1}, res.describe()
-    assert "--dpi 80" in res.output, res.describe()
+    assert job_stats(res.output) == {"views_figures": 2, "views_figures_experiment": 1, "all": 1}, res.describe()
+    assert '"dpi": 80' in res.output, res.describe()
 
 
 def test_changing_training_reruns_both_runs(followups: dict[str, Snakemake]) -> None:
@@ -423,9 +426,8 @@ def test_changing_training_reruns_both_runs(followups: dict[str, Snakemake]) -> 
     assert job_stats(res.output) == {
         "run_config": 2,
         "train": 2,
-        "training_curves": 2,
-        "dashboard": 2,
-        "compare": 1,
+        "views_figures": 2,
+        "views_figures_experiment": 1,
         "all": 1,
     }, res.describe()
     assert sorted(w["run"] for rule, w in scheduled_jobs(res.output) if rule == "train") == TINY_RUNS
@@ -437,21 +439,15 @@ def test_adding_a_sweep_value_trains_only_the_new_run(followups: dict[str, Snake
         "runs_table": 1,
         "run_config": 1,
         "train": 1,
-        "training_curves": 1,
-        "dashboard": 1,
-        "compare": 1,
+        "views_figures": 1,
+        "views_figures_experiment": 1,
         "all": 1,
     }, res.describe()
     per_run = [(rule, w.get("run")) for rule, w in scheduled_jobs(res.output) if "run" in w]
-    assert sorted(per_run) == [
-        ("dashboard", "depth3"),
-        ("run_config", "depth3"),
-        ("train", "depth3"),
-        ("training_curves", "depth3"),
-    ]
+    assert sorted(per_run) == [("run_config", "depth3"), ("train", "depth3"), ("views_figures", "depth3")]
 
 
-# --------------------------------------------------------------------------- rule params vs CLI
+# --------------------------------------------------------------------------- figure options vs figures
 
 
 def _figure_enum(option: str) -> list[Any]:
@@ -460,20 +456,24 @@ def _figure_enum(option: str) -> list[Any]:
     return list(schema()["$defs"]["figures"]["properties"][option]["enum"])
 
 
-@pytest.mark.parametrize(
-    ("option", "flag"),
-    [
-        pytest.param("x_axis", "--x-axis", id="x_axis"),
-        pytest.param("log_x", "--log-x", id="log_x"),
-    ],
-)
-def test_every_allowed_figure_option_is_accepted_by_the_cli(option: str, flag: str) -> None:
-    """Rule training_curves passes experiments.<name>.figures.<option> through str() into the shell
-    command (as Snakemake formats params); every value the schema allows must then parse."""
-    from gendyn.cli import _parser
+def test_every_allowed_figure_option_draws_the_training_curves(tmp_path: Path) -> None:
+    """The views figure job passes experiments.<name>.figures.{x_axis,log_x} to the training
+    curves as they come out of the YAML (``log_x: true`` is a bool); every value the schema
+    allows must draw."""
+    import numpy as np
+    import xarray as xr
 
-    for value in _figure_enum(option):
-        try:
-            _parser().parse_args(["plot", "curves", "run.h5", "prefix", flag, str(value)])
-        except SystemExit:
-            pytest.fail(f"figures.{option}: {value!r} is allowed by the schema but `{flag} {value}` is rejected")
+    from gendyn.figures.curves import training_curves
+    from gendyn.figures.style import use_log_x
+
+    steps = np.arange(0, 50, 10)
+    metrics = xr.Dataset(
+        {k: ("step", np.linspace(0.1, 1.0, len(steps))) for k in ("train_loss", "test_loss", "train_acc", "test_acc", "lr")},
+        coords={"step": steps, "epoch": ("step", steps / 10.0)},
+    )
+    for log_x in _figure_enum("log_x"):
+        assert use_log_x(log_x, {"record_schedule": '{"kind": "epoch"}'}) is (log_x in (True, "true"))
+        for x_axis in _figure_enum("x_axis"):
+            fig = training_curves(metrics, x_axis=x_axis, log_x=log_x, attrs={"steps_per_epoch": 10})
+            assert fig.axes[0].get_xscale() == ("log" if log_x in (True, "true") else "linear")
+    assert use_log_x("auto", {"record_schedule": '{"kind": "lc"}'}) and not use_log_x("auto", {})

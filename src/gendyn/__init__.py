@@ -10,21 +10,11 @@ every Snakemake invocation) load without importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from gendyn._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
 _API = ("open_run", "open_experiment", "Experiment", "masks", "load_model", "tracked_inputs", "run_config")
 
-__all__ = ["__version__", *_API]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _API:
-        return getattr(importlib.import_module("gendyn.api"), name)
-    raise AttributeError(f"module 'gendyn' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_API])
+_all, __getattr__, __dir__ = lazy_exports(__name__, {"gendyn.api": _API})
+__all__ = ["__version__", *_all]

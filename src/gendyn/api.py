@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator, Mapping
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -142,7 +141,7 @@ def load_model(run_dir: Path | str, step: int | None = None, *, device: str | to
     gendyn.store.StoreError
         If there is no checkpoint at ``step`` (the message lists the available steps).
     """
-    from gendyn.train import build_run_model
+    from gendyn.models import build_run_model
 
     rd = _run_dir(run_dir)
     attrs = store.check_run_file(rd / store.RUN_FILE)
@@ -156,7 +155,9 @@ def load_model(run_dir: Path | str, step: int | None = None, *, device: str | to
 def tracked_inputs(run_dir: Path | str, *, data_root: Path | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The tracked images exactly as the model sees them, in ``/tracked`` order.
 
-    Reloads the run's data source from its configuration (no augmentation).
+    Reloads the run's data source from its configuration (no augmentation). A run that tracks
+    no images (``recording.n_tracked_train`` and ``n_tracked_test`` both 0) gives empty tensors
+    of shape (0, *input_shape) and (0,), without loading the data.
 
     Returns
     -------
@@ -168,11 +169,16 @@ def tracked_inputs(run_dir: Path | str, *, data_root: Path | str | None = None) 
     rd = _run_dir(run_dir)
     path = rd / store.RUN_FILE
     cfg = run_config(rd)
-    data = load_data(cfg["data"], root=Path(data_root) if data_root else None)
+    dtype = torch.float64 if cfg["model"].get("dtype") == "float64" else torch.float32
     tracked = xr.open_dataset(path, group="tracked", engine="h5netcdf").load()
+    if tracked.sizes.get("image", 0) == 0:
+        attrs = store.check_run_file(path)
+        shape = tuple(int(s) for s in attrs["input_shape"])
+        return torch.zeros((0, *shape), dtype=dtype), torch.zeros(0, dtype=torch.int64)
+    data = load_data(cfg["data"], root=Path(data_root) if data_root else None)
     split = tracked["split"].values.astype(str)
     index = tracked["index"].values
-    xs, ys = [], []
+    xs = []
     for name in ("train", "test"):
         sel = split == name
         if sel.any():
@@ -190,7 +196,6 @@ def tracked_inputs(run_dir: Path | str, *, data_root: Path | str | None = None) 
             f"{path}: labels of the reloaded tracked images differ from /tracked/label; the data source changed "
             "since training (different files under data.root?)"
         )
-    dtype = torch.float64 if cfg["model"].get("dtype") == "float64" else torch.float32
     return x.to(dtype), y
 
 

@@ -5,6 +5,10 @@
     gendyn validate CONFIG [CONFIG ...]  validate workflow config files (merged in order)
     gendyn expand CONFIG OUT_ROOT        write runs.csv and run configs without Snakemake
     gendyn plot curves RUN_H5 PREFIX     training-curves figure (PDF + PNG)
+    gendyn figures SET SCOPE OUT_DIR     every figure of a measure for one run or experiment
+    gendyn diff A B                      compare two results trees, dataset by dataset
+    gendyn <measure> <stage> ...         analysis stages of each registered measure
+                                         (paths, lc, elasticity, neurashed, memorization)
 
 ``run-config`` and ``runs-table`` are used by the Snakemake rules to write the files
 derived from the workflow configuration.
@@ -166,7 +170,8 @@ def cmd_plot(args: argparse.Namespace) -> int:
     import xarray as xr
 
     from gendyn import store
-    from gendyn.figures import save_figure, training_curves
+    from gendyn.figures import save_figure
+    from gendyn.figures.curves import training_curves
 
     path = Path(args.run_h5)
     attrs = store.check_run_file(path)
@@ -174,67 +179,6 @@ def cmd_plot(args: argparse.Namespace) -> int:
     title = f"{attrs.get('experiment', '')} / {attrs.get('run', '')}"
     log_x: Any = {"auto": "auto", "true": True, "false": False}[args.log_x]
     fig = training_curves(metrics, title=title, x_axis=args.x_axis, log_x=log_x, attrs=attrs)
-    save_figure(fig, Path(args.prefix), dpi=args.dpi)
-    return 0
-
-
-#: Per-run analysis outputs that the dashboard and comparisons read, if present.
-RUN_ANALYSES = ("lc", "paths", "elasticity")
-
-
-def _open_run_analyses(paths: dict[str, str | None]) -> dict[str, Any]:
-    from gendyn import store
-
-    return {k: store.open_analysis(p).load() for k, p in paths.items() if p}
-
-
-def cmd_dashboard(args: argparse.Namespace) -> int:
-    import xarray as xr
-
-    from gendyn import store
-    from gendyn.figures import save_figure
-    from gendyn.figures.dashboard import run_dashboard
-
-    path = Path(args.run_h5)
-    attrs = store.check_run_file(path)
-    metrics = xr.open_dataset(path, group="metrics", engine="h5netcdf").load()
-    analyses = _open_run_analyses({k: getattr(args, k) for k in RUN_ANALYSES})
-    log_x: Any = {"auto": "auto", "true": True, "false": False}[args.log_x]
-    fig = run_dashboard(
-        metrics,
-        analyses,
-        attrs=attrs,
-        title=f"{attrs.get('experiment', '')} / {attrs.get('run', '')}: every measure",
-        log_x=log_x,
-        lc_radius=args.lc_radius,
-        paths_layer=args.paths_layer,
-    )
-    save_figure(fig, Path(args.prefix), dpi=args.dpi)
-    return 0
-
-
-def cmd_compare(args: argparse.Namespace) -> int:
-    import json as _json
-
-    from gendyn.api import open_experiment
-    from gendyn.figures import save_figure
-    from gendyn.figures.compare import sweep_comparison
-
-    exp = open_experiment(args.exp_dir)
-    runs = exp.completed()
-    metrics = {r: exp[r]["metrics"].to_dataset().load() for r in runs}
-    analyses: dict[str, dict[str, Any]] = {}
-    for r in runs:
-        found = {m: exp.path / "analysis" / m / f"{r}.nc" for m in RUN_ANALYSES}
-        analyses[r] = _open_run_analyses({m: str(p) if p.exists() else None for m, p in found.items()})
-    first = exp[runs[0]].attrs if runs else {}
-    try:
-        kind = _json.loads(first.get("record_schedule", "{}")).get("kind")
-    except (TypeError, ValueError):
-        kind = None
-    log_x = args.log_x == "true" or (args.log_x == "auto" and kind in ("log", "lc"))
-    table = exp.runs[exp.runs["run"].isin(runs)]
-    fig = sweep_comparison(table, args.key, metrics, analyses, title=f"{exp.path.name}: runs by {args.key}", log_x=log_x)
     save_figure(fig, Path(args.prefix), dpi=args.dpi)
     return 0
 
@@ -288,32 +232,17 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--x-axis", choices=["step", "epoch"], default="step")
     c.add_argument("--log-x", type=str.lower, choices=["auto", "true", "false"], default="auto")
     c.set_defaults(func=cmd_plot)
-    c = psub.add_parser("dashboard", help="every measure of one run on a shared step axis (PDF + PNG)")
-    c.add_argument("run_h5")
-    c.add_argument("prefix", help="output path without extension")
-    for key in RUN_ANALYSES:
-        c.add_argument(f"--{key}", default=None, help=f"analysis/{key}/{{run}}.nc of this run")
-    c.add_argument("--lc-radius", type=float, default=None, help="radius of the LC panel (default: nearest to 1)")
-    c.add_argument("--paths-layer", default=None, help="layer of the path-similarity panel (default: the second)")
-    c.add_argument("--dpi", type=int, default=150)
-    c.add_argument("--log-x", type=str.lower, choices=["auto", "true", "false"], default="auto")
-    c.set_defaults(func=cmd_dashboard)
-    c = psub.add_parser("compare", help="every measure across the values of one swept key (PDF + PNG)")
-    c.add_argument("exp_dir", help="results/{experiment}")
-    c.add_argument("key", help="swept key, a column of runs.csv (e.g. model.depth)")
-    c.add_argument("prefix", help="output path without extension")
-    c.add_argument("--dpi", type=int, default=150)
-    c.add_argument("--log-x", type=str.lower, choices=["auto", "true", "false"], default="auto")
-    c.set_defaults(func=cmd_compare)
-
-    # Measure plug-ins: gendyn/commands/<name>.py each add a subcommand.
     import importlib
-    import pkgutil
 
-    import gendyn.commands
+    from gendyn import dask_cluster, diff, registry
+    from gendyn.figures import jobs
 
-    for mod in sorted(pkgutil.iter_modules(gendyn.commands.__path__), key=lambda m: m.name):
-        importlib.import_module(f"gendyn.commands.{mod.name}").register(sub)
+    jobs.register(sub)
+    diff.register(sub)
+    dask_cluster.register(sub)
+    # Every registered measure adds its subcommand (gendyn/<measure>/cli.py).
+    for name in registry.NAMES:
+        importlib.import_module(f"gendyn.{name}.cli").register(sub)
     return p
 
 

@@ -14,6 +14,7 @@ import hashlib
 import itertools
 import json
 import logging
+import math
 import re
 from collections.abc import Iterable, Mapping
 from functools import lru_cache
@@ -30,6 +31,8 @@ __all__ = [
     "validate_config",
     "validate_run",
     "validate_section",
+    "stage_settings",
+    "parse_overrides",
     "expand_experiment",
     "active_experiments",
     "run_id",
@@ -156,6 +159,71 @@ def _check(value: Any, node: Mapping[str, Any], prefix: str, source: str) -> Non
         raise ConfigError(head + "\n  " + "\n  ".join(lines))
 
 
+#: Models without a batch-norm option (``model.bn: true`` is rejected for them).
+_MODELS_WITHOUT_BN = ("alexnet", "convnet")
+
+
+def _check_numbers(section: Mapping[str, Any], definition: str, where: str, head: str) -> None:
+    """Numbers JSON schema lets through: nan/inf, and integer-valued floats (``2.0``) for integer keys."""
+    props = schema()["$defs"][definition].get("properties", {})
+    for key, v in section.items():
+        if not isinstance(v, float):
+            continue
+        if not math.isfinite(v):
+            raise ConfigError(f"{head}{where}.{key}: {v!r} is invalid; expected a finite number")
+        types = props.get(key, {}).get("type", [])
+        types = [types] if isinstance(types, str) else types
+        if "integer" in types and "number" not in types:
+            raise ConfigError(f"{head}{where}.{key}: {v!r} is not an integer; write it as {int(v)}")
+
+
+def _check_data_rules(data: Mapping[str, Any], where: str, head: str) -> None:
+    """Rules of a defaulted ``data`` section that the schema cannot express (``where``: its place)."""
+    _check_numbers(data, "data", where, head)
+    first_n, train_subset, test_subset = data.get("first_n"), data.get("train_subset"), data.get("test_subset")
+    if first_n is not None and (train_subset is not None or test_subset is not None):
+        raise ConfigError(
+            f"{head}{where}.first_n: {first_n} together with {where}.train_subset/test_subset "
+            f"({train_subset!r}/{test_subset!r}) is ambiguous; set first_n to null or both subsets to null"
+        )
+    if data.get("random_labels") and data.get("label_noise", 0) > 0:
+        raise ConfigError(
+            f"{head}{where}.label_noise: {data['label_noise']!r} together with {where}.random_labels: true is "
+            "ambiguous; set label_noise to 0 or random_labels to false"
+        )
+    classes = data.get("classes")
+    if classes is not None:
+        name = data.get("name")
+        if name == "imagenet":
+            if not all(isinstance(c, str) for c in classes):
+                raise ConfigError(
+                    f"{head}{where}.classes: {list(classes)!r} is invalid for dataset 'imagenet'; "
+                    "expected class folder names (wnids, strings) such as 'n01440764'"
+                )
+        elif not all(isinstance(c, int) and not isinstance(c, bool) for c in classes):
+            source = data.get("base") if name in ("gaussian_noise", "mixture") else name
+            raise ConfigError(
+                f"{head}{where}.classes: {list(classes)!r} is invalid for dataset {source!r}; expected integer labels"
+            )
+        if len(set(classes)) != len(classes):
+            raise ConfigError(f"{head}{where}.classes: {list(classes)!r} contains duplicates; list each class once")
+
+
+def _check_model_rules(model: Mapping[str, Any], where: str, head: str) -> None:
+    """Rules of a defaulted ``model`` section that the schema cannot express (``where``: its place)."""
+    _check_numbers(model, "model", where, head)
+    name = model.get("name")
+    if model.get("bn") and name in _MODELS_WITHOUT_BN:
+        raise ConfigError(
+            f"{head}{where}.bn: true is not available for {name} (it has no batch-norm option); set {where}.bn: false"
+        )
+
+
+#: Cross-key rules per schema definition, run by :func:`_check_semantics` (whole runs) and
+#: :func:`validate_section` (one section).
+_SECTION_RULES = {"data": _check_data_rules, "model": _check_model_rules}
+
+
 def _check_semantics(run: Mapping[str, Any], prefix: str, source: str) -> None:
     tr = run["training"]
     head = f"{source}: " if source else ""
@@ -168,8 +236,8 @@ def _check_semantics(run: Mapping[str, Any], prefix: str, source: str) -> None:
     rec = run.get("recording", {})
     if rec.get("activations") and not rec.get("masks", True):
         pass  # activations alone are fine
-    if run["model"].get("name") == "alexnet" and run["model"].get("bn"):
-        raise ConfigError(f"{head}{prefix}model.bn: true is not available for alexnet; set model.bn: false")
+    _check_data_rules(run["data"], f"{prefix}data", head)
+    _check_model_rules(run["model"], f"{prefix}model", head)
     sched = rec.get("schedule", {})
     if sched.get("kind") == "list" and not sched.get("steps"):
         raise ConfigError(f"{head}{prefix}recording.schedule.steps: empty for kind 'list'; give the record steps")
@@ -232,11 +300,16 @@ def validate_section(definition: str, value: Mapping[str, Any], where: str, sour
     """Validate one schema definition (e.g. ``analysis_paths``) and fill its defaults.
 
     ``where`` prefixes error messages with the value's place in the config
-    (e.g. ``analyses.paths``).
+    (e.g. ``analyses.paths``). ``data`` and ``model`` also get the cross-key rules that
+    :func:`validate_run` applies to them, so a section validated alone is valid in a run;
+    a section that is already valid and defaulted comes back unchanged.
     """
     node = _sub_schema(definition)
     _check(value, node, where, source)
-    return _fill_defaults(node, dict(value))
+    out = _fill_defaults(node, dict(value))
+    if definition in _SECTION_RULES:
+        _SECTION_RULES[definition](out, where, f"{source}: " if source else "")
+    return out
 
 
 def validate_run(run: Mapping[str, Any], source: str = "") -> dict[str, Any]:
@@ -377,3 +450,89 @@ def write_run_config(cfg: Mapping[str, Any], path: Path | str) -> None:
     from gendyn.store import atomic_write_text
 
     atomic_write_text(Path(path), yaml.safe_dump(dict(cfg), sort_keys=False))
+
+
+# --------------------------------------------------------------------------- stage settings
+
+
+def _settings_node(section: str) -> tuple[dict[str, Any], str]:
+    """Schema node and config location of a stage's settings (see :func:`stage_settings`)."""
+    root = schema()
+    measure, _, part = section.partition(".")
+    if measure == "neurashed":
+        study = root["$defs"]["neurashed"]["properties"]["studies"]["additionalProperties"]
+        if part not in study["properties"] or study["properties"][part].get("type") != "object":
+            allowed = [k for k, v in study["properties"].items() if v.get("type") == "object"]
+            raise ConfigError(f"neurashed phenomenon {part!r} is not one of {', '.join(allowed)}")
+        return {"$defs": root["$defs"], **study["properties"][part]}, f"neurashed.studies.<study>.{part}"
+    name = f"analysis_{measure}"
+    if part or name not in root["$defs"]:
+        known = sorted(k[len("analysis_") :] for k in root["$defs"] if k.startswith("analysis_"))
+        raise ConfigError(f"no settings section {section!r}; sections: {', '.join(known)}, neurashed.<phenomenon>")
+    return _sub_schema(name), f"analyses.{measure}"
+
+
+def parse_overrides(items: Iterable[str]) -> dict[str, Any]:
+    """``["regions.n_records=4", "radii=[0.1, 1]"]`` → ``{"regions.n_records": 4, "radii": [0.1, 1]}``.
+
+    Values are read as YAML (numbers, lists, booleans, null; anything else stays a string).
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set radii='[0.1, 1]' or --set regions.n_records=4")
+        try:
+            out[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"--set {item!r}: the value is not valid YAML ({e})") from None
+    return out
+
+
+def stage_settings(
+    section: str,
+    value: Mapping[str, Any] | str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    source: str = "",
+) -> dict[str, Any]:
+    """The settings of an analysis stage, validated against the schema, defaults filled.
+
+    The one way every stage (CLI, workflow, tests, users) turns a settings mapping into the
+    values it runs with.
+
+    Parameters
+    ----------
+    section : str
+        ``"paths"``, ``"lc"``, ``"elasticity"``, ``"memorization"`` (schema
+        ``$defs/analysis_<name>``, config ``experiments.<name>.analyses.<name>``), or
+        ``"neurashed.<phenomenon>"`` (``neurashed.studies.<study>.<phenomenon>``).
+    value : mapping, JSON string or None
+        The settings as given (None or ``"null"``: all defaults).
+    overrides : mapping, optional
+        Dotted keys → values set on top (``{"regions.n_records": 4}``); None values are
+        ignored.
+    source : str
+        Where the settings came from, for error messages (e.g. ``--settings``).
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, the bad value and the allowed values.
+    """
+    node, where = _settings_node(section)
+    if isinstance(value, str):
+        try:
+            value = json.loads(value) if value.strip() else None
+        except json.JSONDecodeError as e:
+            raise ConfigError(f"{source or 'settings'}: not valid JSON ({e}); expected a mapping of {where}") from None
+    if value is None:
+        value = {}
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{source or 'settings'}: expected a mapping of {where}, got {type(value).__name__}")
+    merged = copy.deepcopy(dict(value))
+    for key, v in (overrides or {}).items():
+        if v is not None:
+            _set_dotted(merged, key, v)
+    _check(merged, node, where, source)
+    return _fill_defaults(node, merged)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gendyn.sites import find_sites, site_name
 from gendyn.store import LayerInfo
 
 __all__ = [
@@ -126,53 +127,25 @@ def unpackbits(packed: np.ndarray, n_units: int) -> np.ndarray:
 # --------------------------------------------------------------------------- sites
 
 
-def layer_name(module_name: str) -> str:
-    """Stored name of a recording site: the module path with dots as underscores."""
-    return module_name.replace(".", "_") or "relu"
+#: Stored name of a recording site (module path with dots as underscores).
+layer_name = site_name
 
 
 def relu_layers(model: nn.Module, example: torch.Tensor) -> list[LayerInfo]:
     """Recording sites of ``model`` in forward order, with their unit shapes.
 
-    Runs one eval-mode forward of ``example`` (a batch of at least one input) with hooks.
+    Runs one eval-mode forward of ``example`` (a batch of at least one input) with hooks
+    (:func:`gendyn.sites.find_sites`); every ``nn.ReLU`` module is a site.
 
     Raises
     ------
     ValueError
         If the model has no ``nn.ReLU`` module or one module fires twice per forward.
     """
-    named = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.ReLU)]
-    if not named:
+    if not any(isinstance(m, nn.ReLU) for m in model.modules()):
         raise ValueError(f"{type(model).__name__} has no nn.ReLU modules: nothing to record")
-    seen: list[tuple[str, tuple[int, ...]]] = []
-    handles = []
-
-    def make(name: str):
-        def hook(_mod: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
-            seen.append((name, tuple(inputs[0].shape[1:])))
-
-        return hook
-
-    for n, m in named:
-        handles.append(m.register_forward_pre_hook(make(n)))
-    was_training = model.training
-    try:
-        model.eval()
-        with torch.no_grad():
-            model(example[:1])
-    finally:
-        model.train(was_training)
-        for h in handles:
-            h.remove()
-    names = [n for n, _ in seen]
-    dup = {n for n in names if names.count(n) > 1}
-    if dup:
-        raise ValueError(f"ReLU module(s) {sorted(dup)} run more than once per forward; give each use its own nn.ReLU")
-    out = [LayerInfo(layer_name(n), n, shape) for n, shape in seen]
-    stored = [lay.name for lay in out]
-    if len(set(stored)) != len(stored):
-        raise ValueError(f"recording-site names collide after replacing dots: {stored}")
-    return out
+    sites = find_sites(model, example, lambda m: "relu" if isinstance(m, nn.ReLU) else None, what="nn.ReLU module")
+    return [LayerInfo(s.name, s.module, s.unit_shape) for s in sites]
 
 
 class Recorder:

@@ -23,7 +23,6 @@ import math
 import platform
 import sys
 import time
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,57 +39,17 @@ from gendyn import store
 from gendyn.config import config_hash, write_run_config
 from gendyn.data import Data, load_data
 from gendyn.memorization import SplitTraining
-from gendyn.models import build_model, count_parameters, relu_sites
+from gendyn.models import build_run_model, count_parameters, relu_sites
 from gendyn.record import Recorder, layer_name, record_steps, relu_layers
+from gendyn.runtime import derive_seed, resolve_device
 
-__all__ = ["train_run", "TrainingDiverged", "derive_seed", "resolve_device", "build_run_model", "tracked_indices", "lr_at"]
+__all__ = ["train_run", "TrainingDiverged", "tracked_indices", "lr_at"]
 
 logger = logging.getLogger(__name__)
 
 
 class TrainingDiverged(RuntimeError):
     """The training loss became non-finite."""
-
-
-def derive_seed(seed: int, purpose: str, *extra: int) -> int:
-    """An independent 63-bit seed for one purpose (init, order, tracked, ...) of a run."""
-    ss = np.random.SeedSequence([int(seed), zlib.crc32(purpose.encode()), *map(int, extra)])
-    lo, hi = (int(v) for v in ss.generate_state(2, dtype=np.uint32))
-    return (lo | (hi << 32)) & ((1 << 63) - 1)
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` → CUDA when available, else CPU."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("training.device: 'cuda' requested but CUDA is not available; use 'auto' or 'cpu'")
-    return torch.device(name)
-
-
-def _dtype(cfg: Mapping[str, Any]) -> torch.dtype:
-    return torch.float64 if cfg["model"].get("dtype") == "float64" else torch.float32
-
-
-def _n_outputs(cfg: Mapping[str, Any], n_classes: int) -> int:
-    """Output width: ``training.objective.n_outputs`` (paper 003 S1 kept 1000) or the number of classes."""
-    n_out = (cfg["training"].get("objective") or {}).get("n_outputs")
-    if n_out is None:
-        return int(n_classes)
-    if int(n_out) < n_classes:
-        raise ValueError(
-            f"training.objective.n_outputs: {n_out} is fewer than the {n_classes} classes of the data; "
-            f"set it to at least {n_classes} or null"
-        )
-    return int(n_out)
-
-
-def build_run_model(cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
-    """The run's model, initialised from its seed without touching the global RNG."""
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(derive_seed(cfg["training"]["seed"], "init"))
-        model = build_model(cfg["model"], tuple(input_shape), _n_outputs(cfg, n_classes))
-    return model.to(_dtype(cfg))
 
 
 def tracked_indices(cfg: Mapping[str, Any], n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +133,7 @@ class _Trainer:
         self.tr = cfg["training"]
         self.rec = cfg["recording"]
         self.seed = int(self.tr["seed"])
-        self.dtype = _dtype(cfg)
+        self.dtype = torch.float64 if cfg["model"].get("dtype") == "float64" else torch.float32
         self.data = data if data is not None else load_data(cfg["data"])
         n_train = len(self.data.train)
         bs = int(self.tr["batch_size"])
@@ -679,7 +638,7 @@ def train_run(
     cfg_path = out / store.CONFIG_FILE
     if not cfg_path.exists():
         write_run_config(cfg, cfg_path)
-    dev = resolve_device(device or cfg["training"]["device"])
+    dev = resolve_device(device or cfg["training"]["device"], key="training.device")
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True

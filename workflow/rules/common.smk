@@ -1,9 +1,14 @@
-# Config validation (before any job), sweep expansion and input functions.
+# Config validation (before any job), sweep expansion, input functions and the shared
+# helpers of every rule: settings slices (rerun triggers), resources, figure jobs, targets.
 import json
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from snakemake.exceptions import WorkflowError
 
+from gendyn import registry
 from gendyn.config import (
     ConfigError,
     active_experiments,
@@ -47,6 +52,10 @@ def run_ids(experiment):
     return list(RUNS[experiment])
 
 
+def run_dir(experiment, run):
+    return f"{RESULTS}/{experiment}/runs/{run}"
+
+
 def run_config_json(wildcards):
     """The resolved configuration of one run: a param of rule run_config only."""
     try:
@@ -66,15 +75,6 @@ def runs_table_json(wildcards):
     return json.dumps(rows, sort_keys=True)
 
 
-def figure_option(key):
-    """A plot option of the experiment (workflow/schemas: experiment.figures)."""
-
-    def get(wildcards):
-        return CFG["experiments"][wildcards.experiment]["figures"][key]
-
-    return get
-
-
 def analysis_config(experiment, key):
     """experiments.<experiment>.analyses.<key> with defaults, or None if not enabled."""
     return CFG["experiments"][experiment]["analyses"].get(key)
@@ -82,6 +82,37 @@ def analysis_config(experiment, key):
 
 def experiments_with(key):
     return [name for name in EXPERIMENTS if analysis_config(name, key) is not None]
+
+
+def view_options(experiment):
+    """experiments.<experiment>.figures: plot options of every figure job (dpi, axes)."""
+    return CFG["experiments"][experiment]["figures"]
+
+
+# ---------------------------------------------------------------- settings reach every stage alike
+
+
+def stage_settings(measure, stage):
+    """Param function: the slice of analyses.<measure> that changes one stage's output, as JSON.
+
+    The slice is the rerun trigger of the stage (gendyn.registry.Measure.stage_slice): a changed
+    plot option reruns only figure jobs, a changed analysis key reruns only the stages that read it.
+    """
+    m = registry.get(measure)
+
+    def get(wildcards):
+        cfg = analysis_config(wildcards.experiment, measure)
+        return json.dumps(m.stage_slice(cfg, stage), sort_keys=True)
+
+    return get
+
+
+def analysis_options(wildcards=None):
+    """Resources of an analysis job as CLI options (memory budget, dask scheduler)."""
+    args = f"--mem-budget-mb {ANALYSIS_RES['mem_budget_mb']}"
+    if ANALYSIS_RES.get("dask_scheduler"):
+        args += f" --scheduler {shlex.quote(ANALYSIS_RES['dask_scheduler'])}"
+    return args
 
 
 def optional_train_resource(key):
@@ -94,12 +125,92 @@ def optional_train_resource(key):
     return get
 
 
-def dask_args():
-    """CLI options of analysis stages: memory budget and dask scheduler (see gendyn.parallel)."""
-    args = f"--mem-budget-mb {ANALYSIS_RES['mem_budget_mb']}"
-    if ANALYSIS_RES.get("dask_scheduler"):
-        args += f" --scheduler {ANALYSIS_RES['dask_scheduler']}"
-    return args
+# ---------------------------------------------------------------- figure jobs
+#
+# One figure job per (experiment, figure set, run) and per (experiment, figure set): it draws
+# every figure of the set that its inputs allow into one folder (`gendyn figures`). A figure
+# set is a registered measure or "views" (training curves, dashboard, comparisons). The rules
+# are made from one template in figures.smk; each measure's rules file registers its jobs here.
+
+
+@dataclass(frozen=True)
+class FigureRule:
+    """One figure-job rule of the template (figures.smk).
+
+    output/log: path patterns with wildcards; inputs: wildcards -> {role: path or [paths]};
+    settings: wildcards -> mapping passed as --settings (the rerun trigger); experiment/run:
+    shell patterns naming them in titles and captions.
+    """
+
+    rule_name: str
+    figure_set: str
+    scope: str
+    output: str
+    log: str
+    inputs: Callable
+    settings: Callable
+    experiment: str = "{wildcards.experiment}"
+    run: str = "{wildcards.run}"
+
+
+FIGURE_JOBS = []  # FigureRule entries, in registration order
+
+
+def figure_dir(experiment, figure_set, scope, run=None):
+    if scope == "run":
+        return f"{RESULTS}/{experiment}/figures/{figure_set}/runs/{run}"
+    return f"{RESULTS}/{experiment}/figures/{figure_set}/experiment"
+
+
+def experiment_figures(figure_set, scope, inputs, settings=None):
+    """The FigureRule of a figure set of an experiment (per run or for the whole experiment)."""
+    if settings is None:
+        settings = lambda wildcards: measure_figure_settings(
+            wildcards.experiment, [figure_set]
+        )
+    run = "{run}" if scope == "run" else None
+    suffix = "" if scope == "run" else "_experiment"
+    return FigureRule(
+        rule_name=f"{figure_set}_figures{suffix}",
+        figure_set=figure_set,
+        scope=scope,
+        output=figure_dir("{experiment}", figure_set, scope, run),
+        log=figure_dir("{experiment}", figure_set, scope, run).replace(
+            "/figures/", "/logs/figures/", 1
+        )
+        + ".log",
+        inputs=inputs,
+        settings=settings,
+        run="{wildcards.run}" if scope == "run" else "",
+    )
+
+
+def measure_figure_settings(experiment, measures):
+    """{"view": plot options, measure: its figure keys} for a figure job (its rerun trigger)."""
+    out = {"view": view_options(experiment)}
+    for name in measures:
+        cfg = analysis_config(experiment, name)
+        if cfg is not None:
+            out[name] = registry.get(name).figure_slice(cfg)
+    return out
+
+
+def views_measures(experiment):
+    """Registered measures with a per-run analysis that this experiment enables."""
+    return [
+        m.name
+        for m in registry.measures()
+        if m.run_analysis is not None
+        and analysis_config(experiment, m.name) is not None
+    ]
+
+
+def run_analysis_files(experiment, run):
+    """{measure: analysis/<measure>/{run}.nc} of the per-run analyses the dashboard shows."""
+    return {
+        name: f"{RESULTS}/{experiment}/analysis/{registry.get(name).run_analysis}/{run}.nc"
+        for name in views_measures(experiment)
+    }
 
 
 # Hooks the rules files fill in:
@@ -111,12 +222,28 @@ EXTRA_TARGETS = []
 TARGET_FILTERS = []
 
 
+def swept_keys(experiment):
+    return [
+        k
+        for k, v in CFG["experiments"][experiment].get("sweep", {}).items()
+        if len(v) > 1
+    ]
+
+
+def views_targets(experiment):
+    out = [f"{RESULTS}/{experiment}/runs.csv"]
+    out += [figure_dir(experiment, "views", "run", rid) for rid in run_ids(experiment)]
+    if view_options(experiment)["dashboard"] and swept_keys(experiment):
+        out.append(figure_dir(experiment, "views", "experiment"))
+    return out
+
+
+TARGET_FUNCTIONS.append(views_targets)
+
+
 def all_targets():
     targets = []
     for name in EXPERIMENTS:
-        targets.append(f"{RESULTS}/{name}/runs.csv")
-        for rid in run_ids(name):
-            targets.append(f"{RESULTS}/{name}/figures/curves/{rid}.png")
         for fn in TARGET_FUNCTIONS:
             targets.extend(fn(name))
     for fn in EXTRA_TARGETS:

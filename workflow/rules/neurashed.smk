@@ -1,20 +1,9 @@
-# Paper 002 (neurashed): simulations of the graphical model and the paper's Figs. 1-4
-# plus the local-elasticity claim of Sec. 3. Not training runs: settings live under the
-# top-level `neurashed` key; outputs under results/neurashed/<study>/.
+# Paper 002 (neurashed): simulations of the graphical model (gendyn.neurashed.stage) and the
+# paper's Figs. 1-4 plus the local-elasticity claim of Sec. 3. Not training runs: settings
+# live under the top-level `neurashed` key; outputs under results/neurashed/<study>/.
 
 NEURASHED = CFG["neurashed"]
-NEURASHED_PHENOMENA = (
-    "implicit_regularization",
-    "information_bottleneck",
-    "local_elasticity",
-)
-NEURASHED_FIGURES = {
-    "fig1_graph": ("fig1", None),
-    "fig2_pathways": ("fig2", None),
-    "fig3_implicit_regularization": ("fig3", "implicit_regularization"),
-    "fig4_information_bottleneck": ("fig4", "information_bottleneck"),
-    "elasticity": ("elasticity", "local_elasticity"),
-}
+NEURASHED_PHENOMENA = tuple(s.name for s in registry.get("neurashed").stages)
 
 
 def neurashed_studies():
@@ -37,7 +26,6 @@ NEURASHED_STUDIES = neurashed_studies()
 wildcard_constraints:
     study="|".join(NEURASHED_STUDIES) or "__none__",
     phenomenon="|".join(NEURASHED_PHENOMENA),
-    nfigure="|".join(NEURASHED_FIGURES),
 
 
 def neurashed_settings(wildcards):
@@ -50,19 +38,34 @@ def neurashed_seeds(wildcards):
     return " ".join(str(s) for s in NEURASHED["studies"][wildcards.study]["seeds"])
 
 
-def neurashed_figure_input(wildcards):
-    phenomenon = NEURASHED_FIGURES[wildcards.nfigure][1]
-    if phenomenon is None:
-        return []
-    return [f"{RESULTS}/neurashed/{wildcards.study}/{phenomenon}.nc"]
+def neurashed_figure_inputs(wildcards):
+    return {
+        p: f"{RESULTS}/neurashed/{wildcards.study}/{p}.nc" for p in NEURASHED_PHENOMENA
+    }
+
+
+def neurashed_figure_settings(wildcards):
+    return {"view": {"dpi": NEURASHED["studies"][wildcards.study]["dpi"]}}
+
+
+# The study's figures come from the figure-job template (figures.smk), like every measure's.
+FIGURE_JOBS.append(
+    FigureRule(
+        rule_name="neurashed_figures",
+        figure_set="neurashed",
+        scope="experiment",
+        output=f"{RESULTS}/neurashed/{{study}}/figures",
+        log=f"{RESULTS}/neurashed/{{study}}/logs/figures.log",
+        inputs=neurashed_figure_inputs,
+        settings=neurashed_figure_settings,
+        experiment="{wildcards.study}",
+        run="",
+    )
+)
 
 
 def neurashed_targets():
-    return [
-        f"{RESULTS}/neurashed/{study}/figures/{name}.png"
-        for study in NEURASHED_STUDIES
-        for name in NEURASHED_FIGURES
-    ]
+    return [f"{RESULTS}/neurashed/{study}/figures" for study in NEURASHED_STUDIES]
 
 
 # Simulations are not experiments: their figures are targets of `all` of their own.
@@ -76,33 +79,13 @@ rule neurashed_simulate:
         f"{RESULTS}/neurashed/{{study}}/logs/{{phenomenon}}.log",
     conda:
         "../../envs/analysis.yaml"
+    threads: ANALYSIS_RES["threads"]
+    resources:
+        mem_mb=ANALYSIS_RES["mem_mb"],
+        runtime=ANALYSIS_RES["runtime"],
     params:
         settings=neurashed_settings,
         seeds=neurashed_seeds,
     shell:
-        "gendyn neurashed simulate {wildcards.phenomenon} {output}"
-        " --settings {params.settings:q} --seeds {params.seeds} 2> {log}"
-
-
-rule neurashed_figure:
-    input:
-        neurashed_figure_input,
-    output:
-        pdf=f"{RESULTS}/neurashed/{{study}}/figures/{{nfigure}}.pdf",
-        png=report(
-            f"{RESULTS}/neurashed/{{study}}/figures/{{nfigure}}.png",
-            caption="../report/neurashed_figures.rst",
-            category="Paper 002 - neurashed simulator",
-            subcategory="{study}",
-            labels={"study": "{study}", "figure": "{nfigure}"},
-        ),
-    log:
-        f"{RESULTS}/neurashed/{{study}}/logs/figure_{{nfigure}}.log",
-    conda:
-        "../../envs/analysis.yaml"
-    params:
-        prefix=lambda wildcards, output: output.png[: -len(".png")],
-        kind=lambda wildcards: NEURASHED_FIGURES[wildcards.nfigure][0],
-        dpi=lambda wildcards: NEURASHED["studies"][wildcards.study]["dpi"],
-    shell:
-        "gendyn neurashed plot {params.kind} {params.prefix} {input} --dpi {params.dpi} 2> {log}"
+        "gendyn neurashed simulate {wildcards.phenomenon} {output:q}"
+        " --settings {params.settings:q} --seeds {params.seeds} --threads {threads} 2> {log:q}"

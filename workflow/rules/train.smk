@@ -12,7 +12,7 @@ rule runs_table:
     params:
         table=runs_table_json,
     shell:
-        "gendyn runs-table {params.table:q} {output} 2> {log}"
+        "gendyn runs-table {params.table:q} {output:q} 2> {log:q}"
 
 
 rule run_config:
@@ -26,7 +26,7 @@ rule run_config:
     params:
         cfg=run_config_json,
     shell:
-        "gendyn run-config {params.cfg:q} {output} 2> {log}"
+        "gendyn run-config {params.cfg:q} {output:q} 2> {log:q}"
 
 
 rule train:
@@ -49,4 +49,4 @@ rule train:
     params:
         out_dir=lambda wildcards, output: Path(output.run).parent,
     shell:
-        "gendyn train {input.config} {params.out_dir} --threads {threads} 2> {log}"
+        "gendyn train {input.config:q} {params.out_dir:q} --threads {threads} 2> {log:q}"
