@@ -53,7 +53,10 @@ class FigureInfo:
     """One figure a measure draws: the file stem, how the paper numbers it, its caption.
 
     ``caption`` is reStructuredText for the report; ``{...}`` fields are filled from the
-    figure job's settings by :meth:`Measure.caption`.
+    figure job's settings by :meth:`Measure.caption`. ``shows`` lists the paper's figures
+    (ids as the paper numbers them: ``"Fig 2"``, ``"Fig 1a"``, ``"App. E"``, ``"Sec. 4"``;
+    ``"R1"`` is paper 001's robustness result from the authors' code) that this figure
+    reproduces; empty for project extensions and run views.
     """
 
     name: str
@@ -61,6 +64,7 @@ class FigureInfo:
     title: str
     caption: str
     scope: Scope = "run"
+    shows: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,11 @@ class Measure:
     def category(self) -> str:
         """Report category: ``Paper 001 - local complexity``."""
         return f"Paper {self.paper} - {self.title}"
+
+    @property
+    def paper_figures(self) -> tuple[str, ...]:
+        """Every figure of the paper this measure's figures reproduce (union of ``shows``)."""
+        return tuple(dict.fromkeys(f for fig in self.figures for f in fig.shows))
 
     @property
     def scopes(self) -> tuple[Scope, ...]:

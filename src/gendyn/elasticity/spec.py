@@ -32,6 +32,7 @@ MEASURE = Measure(
             "images ``x'`` of each class (colours), on [0, 1]; pairs with LE > 1 are counted in the legend. Local "
             "elasticity shows as probe classes similar to the update class lying to the right (paper: leopard and "
             "tiger updates move both felines more than bears).",
+            shows=("Fig 5",),
         ),
         FigureInfo(
             "training",

@@ -31,6 +31,7 @@ MEASURE = Measure(
             "accuracy. The radius is ``figures.radius`` (default the largest configured one); x = optimisation "
             "step + 1, log scale. The paper reports a first descent, an ascent around training points while the "
             "training accuracy saturates, and a second descent late in training.",
+            shows=("Fig 2", "Fig 9"),
         ),
         FigureInfo(
             "layers",
@@ -41,6 +42,7 @@ MEASURE = Measure(
             "(orange) and random (blue) points of the number of that layer's units whose pre-activation changes "
             "sign among the 2P neighbourhood vertices, at radius ``figures.radius``. The paper finds sharper "
             "ascent peaks and train ≠ test in shallow layers, train ≈ test in deep layers.",
+            shows=("Fig 13", "Fig 14"),
         ),
         FigureInfo(
             "regions",
@@ -54,6 +56,7 @@ MEASURE = Measure(
             "predicted class, red lines are the decision boundary. The panel titles give the region count. "
             "The paper reports regions dense everywhere at initialisation, concentrating around training "
             "points during the ascent and migrating to the decision boundary in the final descent.",
+            shows=("Fig 1",),
         ),
         FigureInfo(
             "regions_vs_lc",
@@ -65,6 +68,7 @@ MEASURE = Measure(
             "directions; purple, right axis: LC at the same points and radius (P-dimensional cross-polytope). "
             "Means over the points with ± 0.25 standard deviation; x = step + 1, log scale. Both measures should "
             "follow the same descent-ascent-descent trend.",
+            shows=("Fig 12",),
         ),
         FigureInfo(
             "robust",
@@ -76,6 +80,7 @@ MEASURE = Measure(
             "range after each step; ε, step size and iterations from ``analyses.lc.robust``); dashed green: "
             "clean accuracy of the same images. Left axis: mean LC of training, test and random points as in "
             "the dynamics figure. The authors report that robustness emerges late, with the second LC descent.",
+            shows=("R1",),
         ),
         FigureInfo(
             "sweep",
@@ -90,6 +95,7 @@ MEASURE = Measure(
             "(Fig. 5), width (Fig. 6), weight decay (Fig. 7), grokking depth (Fig. 8) and training-set size with "
             "true (Fig. 10) or random labels (Fig. 11).",
             scope="experiment",
+            shows=("Fig 3", "Fig 4", "Fig 5", "Fig 6", "Fig 7", "Fig 8", "Fig 10", "Fig 11"),
         ),
     ),
 )  # fmt: skip

@@ -26,6 +26,7 @@ MEASURE = Measure(
             "accuracy is driven below chance while the training accuracy rises (paper Fig. 1a); under J⁰ it is held "
             "near k; the paper's noise and mixture runs (Figs. 2a-2c) fit noise in fewer epochs than CIFAR-10.",
             scope="experiment",
+            shows=("Fig 1a", "Fig 2a", "Fig 2b", "Fig 2c", "Fig 2d"),
         ),
         FigureInfo(
             "threshold",
@@ -39,6 +40,7 @@ MEASURE = Measure(
             "the epochs are drawn against it, one line per remaining group (paper Fig. 2c right). The paper finds "
             "memorization (J′) needs many more epochs than generalizing training (J), Fig. 1b.",
             scope="experiment",
+            shows=("Fig 1b", "Fig 2c"),
         ),
         FigureInfo(
             "gradnorm",
@@ -51,6 +53,7 @@ MEASURE = Measure(
             "The paper reports for CIFAR-10 that J peaks just below 1 near epoch 50 and falls to about 5e-6, while "
             "J′ peaks near 0.1 and ends near 5e-3.",
             scope="experiment",
+            shows=("Sec. 4",),
         ),
         FigureInfo(
             "gap",
@@ -62,6 +65,7 @@ MEASURE = Measure(
             "ResNet-18's test accuracy first rises under J⁰: larger noise datasets are overfitted faster (S1a), "
             "larger CIFAR-10 subsets more slowly (S1b).",
             scope="experiment",
+            shows=("Fig S1a", "Fig S1b"),
         ),
         FigureInfo(
             "basins",
@@ -73,6 +77,7 @@ MEASURE = Measure(
             "and (2/3)^n in n dimensions, 1/1.23e176 for n = 1000 — a random initialisation essentially never "
             "lands in the less stable basin.",
             scope="experiment",
+            shows=("Fig 3",),
         ),
     ),
 )  # fmt: skip

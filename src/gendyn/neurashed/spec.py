@@ -26,6 +26,7 @@ MEASURE = Measure(
             "classes; levels are rows (level 1 = input features at the bottom, class nodes on top), lines join a "
             "node to the lower-level features it depends on.",
             scope="experiment",
+            shows=("Fig 1",),
         ),
         FigureInfo(
             "fig2_pathways",
@@ -35,6 +36,7 @@ MEASURE = Measure(
             "Types 1a and 1b (class 1) share almost their whole pathway; type 2 shares low-level features with "
             "class 1; type 3 is disjoint from class 1.",
             scope="experiment",
+            shows=("Fig 2",),
         ),
         FigureInfo(
             "fig3_implicit_regularization",
@@ -47,6 +49,7 @@ MEASURE = Measure(
             "over steps (all seeds). Small batches concentrate the model on the shared features (share -> 1); large "
             "batches grow every firing node alike.",
             scope="experiment",
+            shows=("Fig 3",),
         ),
         FigureInfo(
             "fig4_information_bottleneck",
@@ -58,6 +61,7 @@ MEASURE = Measure(
             "(first seed bold). Level 2 first gains information about the input (fitting), then loses it down to "
             "the label's 1 bit (compression) as the dominant nodes outgrow the others.",
             scope="experiment",
+            shows=("Fig 4",),
         ),
         FigureInfo(
             "elasticity",
@@ -67,6 +71,7 @@ MEASURE = Measure(
             "``fig1``, one step on type 1a changes the logits of type 1b most, of type 2 less, and of type 3 "
             "(disjoint pathway) hardly at all. Dots: seeds; bars: medians.",
             scope="experiment",
+            shows=("Sec. 3",),
         ),
     ),
 )  # fmt: skip

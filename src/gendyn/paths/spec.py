@@ -23,6 +23,7 @@ MEASURE = Measure(
             "on different units at different times. The paper plots AlexNet on CIFAR-10 (Fig 1, layers 4 and 1), "
             "ResNet-18 on CIFAR-10 (Fig 2, layers 6 and 2), ResNet-18 on ImageNet (Fig 3) and VGG-19 on CIFAR-10 "
             "(Fig 16): the same figure of the corresponding run.",
+            shows=("Fig 1", "Fig 2", "Fig 3", "Fig 16"),
         ),
         FigureInfo(
             "fig4_overlap_distance",
@@ -36,6 +37,7 @@ MEASURE = Measure(
             "pairs are in each panel title. One panel per layer (deepest on the left; the paper shows AlexNet "
             "CIFAR-10 layers 6 and 2). The paper's point: there is no clean linear relation between input distance "
             "and path overlap.",
+            shows=("Fig 4",),
         ),
         FigureInfo(
             "fig5_self_similarity",
@@ -48,6 +50,7 @@ MEASURE = Measure(
             "(the paper: AlexNet CIFAR-10, layers 4 and 1); dotted lines mark learning-rate decays. "
             "Self-similarity stays below 1 for much of training, most of all early: the same image follows "
             "different paths over time.",
+            shows=("Fig 5",),
         ),
         FigureInfo(
             "fig6_neighbour_ranks",
@@ -61,6 +64,7 @@ MEASURE = Measure(
             "coloured line, drawn only where it is in the top. Panel titles count the distinct candidates seen in "
             "the top and how often the nearest neighbour changed: unlike a k-nearest-neighbour model on fixed data, "
             "the network's nearest neighbours change.",
+            shows=("Fig 6",),
         ),
         FigureInfo(
             "figE_activation_ranks",
@@ -71,6 +75,7 @@ MEASURE = Measure(
             "the baseline image's activations at the same record, cos(a_i, a_j). Rows are layers "
             "(``figures.layers``; the paper shows AlexNet CIFAR-10 layers 4 and 2), columns the baseline images; "
             "each candidate that enters ranks 0-5 at some record gets a line.",
+            shows=("App. E",),
         ),
         FigureInfo(
             "fig7_early_mid_ratio",
@@ -87,6 +92,7 @@ MEASURE = Measure(
             "model/dataset pairs (AlexNet and ResNet-110 on CIFAR-10/100, ResNet-18 on ImageNet, VGG-19 on "
             "CIFAR-10).",
             scope="experiment",
+            shows=("Fig 7",),
         ),
     ),
 )  # fmt: skip
