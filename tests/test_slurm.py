@@ -258,7 +258,7 @@ def test_dask_cluster_of_slurm_jobs_runs_analysis_work(tmp_path: Path) -> None:
 
         with Client(address, timeout="30s") as client:
             client.wait_for_workers(1, timeout=90)
-            with dask_context(address, threads=1, mem_budget_mb=64):
+            with dask_context(address, threads=1, budget_bytes=64 * 2**20):
                 total = int(da.arange(1_000_000, chunks="auto").sum().compute())
             job_ids = set(client.run(lambda: os.environ.get("SLURM_JOB_ID")).values())
         assert total == 999_999 * 1_000_000 // 2
