@@ -600,3 +600,42 @@ def test_quick_experiment_region_maps_are_consistent(quick_lc):
     plane = anchor_plane(x[0], x[1], x[2])
     exact = region_count(model, plane)
     assert exact >= 1 and exact >= region_count(model, plane, "raster", resolution=64)  # (7)
+
+
+def test_lc_phase_steps_find_descent_minimum_ascent_peak_and_end():
+    from gendyn.lc.stage import lc_phase_steps
+
+    steps = np.array([0, 1, 3, 10, 30, 100, 300, 1000, 3000, 10000])
+    curve = np.array([9.0, 7.0, 4.0, 3.0, 3.5, 5.0, 6.8, 4.0, 1.0, 0.5])  # descent, ascent, second descent
+    lc_mean = np.stack([curve, curve + 1, curve / 2])[None].transpose(2, 1, 0)  # (record, split, radius=1)
+    ds = xr.Dataset(
+        {"lc_mean": (("record", "split", "radius"), lc_mean)},
+        coords={"record": np.arange(len(steps)), "step": ("record", steps), "split": ["train", "test", "random"], "radius": [1.0]},
+    )
+    assert lc_phase_steps(ds) == {"init": 0, "minimum": 10, "peak": 300, "end": 10000}
+    # a minimum after the geometric middle of training (sqrt(10000) = 100) is not the first descent
+    late = ds.copy(deep=True)
+    late["lc_mean"].loc[{"record": 9, "split": "train"}] = -1.0
+    assert lc_phase_steps(late)["minimum"] == 10
+
+
+def test_regions_at_lc_phases_needs_the_lc_analysis(digits_run):
+    from gendyn.config import stage_settings
+    from gendyn.lc.stage import regions
+
+    s = stage_settings("lc", {"regions": {"at": "lc_phases", "local_points": 0}})
+    with pytest.raises(ValueError, match="lc_phases"):
+        regions(digits_run, s)
+
+
+def test_regions_at_lc_phases_map_the_phases_of_the_lc_curve(digits_run):
+    from gendyn.config import stage_settings
+    from gendyn.lc.stage import compute, lc_phase_steps, regions
+
+    s = stage_settings("lc", {"radii": [1.0], "n_directions": 4, "n_train": 20, "n_test": 5, "n_random": 5,
+                              "regions": {"at": "lc_phases", "local_points": 0}})  # fmt: skip
+    lc = compute(digits_run, s)
+    phases = lc_phase_steps(lc)
+    reg = regions(digits_run, s, lc=lc)
+    assert reg["step"].values.tolist() == sorted(set(phases.values()))
+    assert set(reg["phase"].values.tolist()) <= set(phases) and "end" in reg["phase"].values.tolist()

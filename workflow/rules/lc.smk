@@ -8,6 +8,18 @@ def lc_run_inputs(wildcards):
     return {"run": f"{rd}/run.h5", "checkpoints": f"{rd}/checkpoints.h5"}
 
 
+def lc_regions_inputs(wildcards):
+    """The run, and its LC analysis when the maps sit at the LC curve's phases."""
+    inputs = lc_run_inputs(wildcards)
+    if analysis_config(wildcards.experiment, "lc")["regions"]["at"] == "lc_phases":
+        inputs["lc"] = f"{RESULTS}/{wildcards.experiment}/analysis/lc/{wildcards.run}.nc"
+    return inputs
+
+
+def lc_regions_options(wildcards, input):
+    return f"--lc {shlex.quote(input.lc)}" if "lc" in input.keys() else ""
+
+
 def lc_figure_inputs_run(wildcards):
     exp, rid = wildcards.experiment, wildcards.run
     cfg = analysis_config(exp, "lc")
@@ -61,12 +73,15 @@ rule lc_compute:
         run_dir=lambda wildcards, input: Path(input.run).parent,
         settings=stage_settings("lc", "compute"),
         options=analysis_options,
+        extra="",
     shell:
         "gendyn {params.command} {params.run_dir:q} {output:q} --settings {params.settings:q}"
-        " --threads {threads} {params.options} 2> {log:q}"
+        " --threads {threads} {params.options} {params.extra} 2> {log:q}"
 
 
 use rule lc_compute as lc_regions with:
+    input:
+        unpack(lc_regions_inputs),
     output:
         f"{RESULTS}/{{experiment}}/analysis/regions/{{run}}.nc",
     log:
@@ -76,6 +91,7 @@ use rule lc_compute as lc_regions with:
         run_dir=lambda wildcards, input: Path(input.run).parent,
         settings=stage_settings("lc", "regions"),
         options=analysis_options,
+        extra=lc_regions_options,
 
 
 use rule lc_compute as lc_robust with:
@@ -88,3 +104,4 @@ use rule lc_compute as lc_robust with:
         run_dir=lambda wildcards, input: Path(input.run).parent,
         settings=stage_settings("lc", "robust"),
         options=analysis_options,
+        extra="",

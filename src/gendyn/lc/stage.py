@@ -266,10 +266,42 @@ def _local_job(run_dir: str, step: int, planes: list[Any], x: Any, directions: A
     return counts, lc
 
 
-def regions(run: RunSource | Path | str, settings: Mapping[str, Any], *, job: AnalysisJob | None = None) -> xr.Dataset:
-    """Exact region maps on the anchor plane at log-spaced checkpoints, and local-plane counts.
+def lc_phase_steps(lc: xr.Dataset, radius: float | None = None) -> dict[str, int]:
+    """The phases of a run's LC curve (mean LC of the train points): paper 001, Figs. 1-2.
 
-    The records are independent dask tasks (run on the job's scheduler).
+    ``init`` (first record), ``minimum`` (lowest LC among records up to the geometric middle of
+    training, i.e. step <= sqrt(final step): the first descent), ``peak`` (highest LC after that
+    minimum: the ascent) and ``end`` (last record). ``radius``: the stored radius nearest to it,
+    None = the largest (:func:`gendyn.lc.figures.shown_radius`).
+
+    Returns
+    -------
+    {phase: step}
+    """
+    from gendyn.lc.figures import shown_radius
+
+    r = shown_radius(lc, radius)
+    curve = lc["lc_mean"].sel(split="train", radius=r).values.astype(float)
+    steps = lc["step"].values.astype(np.int64)
+    early = np.flatnonzero(steps <= math.sqrt(max(int(steps[-1]), 1)))
+    i_min = int(early[np.nanargmin(curve[early])]) if len(early) else 0
+    i_peak = i_min + int(np.nanargmax(curve[i_min:]))
+    return {"init": int(steps[0]), "minimum": int(steps[i_min]), "peak": int(steps[i_peak]), "end": int(steps[-1])}
+
+
+def regions(
+    run: RunSource | Path | str,
+    settings: Mapping[str, Any],
+    *,
+    job: AnalysisJob | None = None,
+    lc: xr.Dataset | Path | str | None = None,
+) -> xr.Dataset:
+    """Exact region maps on the anchor plane, and local-plane region counts against LC.
+
+    The anchor-plane maps are taken at ``regions.n_records`` log-spaced checkpoints, or with
+    ``regions.at: lc_phases`` at the phases of the run's LC curve (:func:`lc_phase_steps`; ``lc``
+    is the run's ``analysis/lc/{run}.nc``). The records are independent dask tasks (run on the
+    job's scheduler).
     """
     import dask
     import xarray as xr
@@ -281,7 +313,24 @@ def regions(run: RunSource | Path | str, settings: Mapping[str, Any], *, job: An
     s = dict(settings)
     rs = s["regions"]
     job = job or AnalysisJob.create()
-    steps = src.select_records(rs["n_records"])
+    phases: dict[str, int] = {}
+    if rs["at"] == "lc_phases":
+        if lc is None:
+            raise ValueError(
+                f"{src.run_dir}: analyses.lc.regions.at is 'lc_phases', which chooses the checkpoints from the run's "
+                "LC curve; give the LC analysis of this run (gendyn lc regions ... --lc analysis/lc/{run}.nc)"
+            )
+        if not isinstance(lc, xr.Dataset):
+            from gendyn import store
+
+            lc = store.open_analysis(lc).load()
+        phases = lc_phase_steps(lc, rs["phase_radius"])
+        steps = np.unique(np.array(list(phases.values()), dtype=np.int64))
+        missing = sorted(set(steps.tolist()) - set(src.checkpoint_steps.tolist()))
+        if missing:
+            raise ValueError(f"{src.checkpoint_file}: no checkpoint at LC phase step(s) {missing}; recompute the LC analysis")
+    else:
+        steps = src.select_records(rs["n_records"])
     data = src.data
     x3, idx3, y3 = _anchor_points(data, src.derive_seed(rs["anchor_seed"], "lc-anchors"), rs["anchor_classes"])
     plane = anchor_plane(x3[0], x3[1], x3[2], enlarge=float(rs["enlarge"]))
@@ -357,6 +406,9 @@ def regions(run: RunSource | Path | str, settings: Mapping[str, Any], *, job: An
         method="exact polygon splitting in float64 (ReLU zero lines, max-pool argmax cells), paper 001 Fig. 1 / Fig. 12",
         settings=json.dumps(s, sort_keys=True),
     )
+    if phases:
+        ds = ds.assign_coords(phase=("record", [next(k for k, v in phases.items() if v == st) for st in steps.tolist()]))
+        ds.attrs["lc_phases"] = json.dumps(phases)
     return ds
 
 
