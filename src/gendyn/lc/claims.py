@@ -114,8 +114,9 @@ def _curve(run: RunResult, t: Mapping[str, Any], var: str = "lc_mean", layer: An
     sel = ds[var].sel(split=t.get("split", "train"), radius=r)
     if layer is not None:
         sel = sel.isel(layer=layer)
-    steps = np.asarray(ds["step"].values)
-    return steps, np.asarray(sel.values, dtype=float), f"{t.get('split', 'train')} LC, r = {fmt(r)}"
+    steps, c = np.asarray(ds["step"].values), np.asarray(sel.values, dtype=float)
+    keep = np.isfinite(c)  # a record without points of the split (or a failed one) is skipped
+    return steps[keep], c[keep], f"{t.get('split', 'train')} LC, r = {fmt(r)}"
 
 
 def _phases_of(run: RunResult, t: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray, dict[str, Any], str]:
@@ -495,7 +496,8 @@ def depth_flattens_ascent(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     """Paper 001 Sec. 4.2 / Fig. 3: deeper MLPs have a lower, flatter ascent.
 
     Statistic: Spearman ρ between ``model.depth`` and the ascent (:func:`phases`), seeds averaged;
-    graded by :func:`~gendyn.reproduction.core.trend` (expected ρ < 0).
+    expected ρ < 0 (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     return trend(ev.runs, lambda r: r.get("model.depth"), _stat("ascent", t), -1, t, key_name="model.depth", stat_name="ascent")
 
@@ -544,7 +546,8 @@ def cnn_depth_raises_peak(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     """Paper 001 Sec. 4.2 / Fig. 4: for CNNs on CIFAR-10 (without BN) depth raises the ascent peak.
 
     Statistic: Spearman ρ between ``model.depth`` and the peak LC (:func:`phases`) of the runs
-    without BN; :func:`~gendyn.reproduction.core.trend`, expected ρ > 0.
+    without BN; expected ρ > 0 (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     runs = [r for r in ev.runs if not r.get("model.bn")]
     return trend(runs, lambda r: r.get("model.depth"), _stat("peak_value", t), +1, t, key_name="model.depth", stat_name="peak LC")
@@ -554,7 +557,9 @@ def width_first_descent(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     """Paper 001 Sec. 4.2 / Fig. 6: narrow networks start from a low LC and show no first descent;
     the first descent deepens with width.
 
-    Statistic: Spearman ρ between ``model.width`` and the first-descent depth; expected ρ > 0.
+    Statistic: Spearman ρ between ``model.width`` and the first-descent depth; expected ρ > 0
+    (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     return trend(ev.runs, lambda r: r.get("model.width"), _stat("first_descent", t), +1, t, key_name="model.width",
                  stat_name="first descent")  # fmt: skip
@@ -564,7 +569,9 @@ def weight_decay_lowers_peak(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     """Paper 001 Sec. 4.3 / Fig. 7: stronger weight decay lowers the ascent peak (and delays or
     removes the second descent).
 
-    Statistic: Spearman ρ between ``training.weight_decay`` and the peak LC; expected ρ < 0.
+    Statistic: Spearman ρ between ``training.weight_decay`` and the peak LC; expected ρ < 0
+    (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     return trend(ev.runs, lambda r: r.get("training.weight_decay"), _stat("peak_value", t), -1, t,
                  key_name="training.weight_decay", stat_name="peak LC")  # fmt: skip
@@ -574,7 +581,9 @@ def grok_depth_raises_peak(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     """Paper 001 Sec. 4.4 / Fig. 8: under grokking initialisation deeper networks reach a higher
     ascent peak.
 
-    Statistic: Spearman ρ between ``model.depth`` and the peak LC; expected ρ > 0.
+    Statistic: Spearman ρ between ``model.depth`` and the peak LC; expected ρ > 0
+    (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     return trend(ev.runs, lambda r: r.get("model.depth"), _stat("peak_value", t), +1, t, key_name="model.depth", stat_name="peak LC")
 
@@ -583,7 +592,9 @@ def data_shrinks_ascent(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     """Paper 001 Sec. 4.4 / Fig. 10: with true labels more training data shrinks (removes) the ascent.
 
     Statistic: Spearman ρ between the number of training images (``run.h5`` ``n_train``) and the
-    ascent; expected ρ < 0.
+    ascent; expected ρ < 0
+    (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     return trend(ev.runs, _n_train, _stat("ascent", t), -1, t, key_name="training-set size", stat_name="ascent")
 
@@ -593,6 +604,8 @@ def random_labels_data_raises_peak(ev: Evidence, t: Mapping[str, Any]) -> Outcom
     and raises the LC peak.
 
     Statistic: Spearman ρ between the number of training images and the peak train LC;
-    expected ρ > 0.
+    expected ρ > 0
+    (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     return trend(ev.runs, _n_train, _stat("peak_value", t), +1, t, key_name="training-set size", stat_name="peak LC")

@@ -253,7 +253,8 @@ def mixture_noise_faster(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     smaller the fraction f of real signal, the fewer epochs.
 
     Statistic: Spearman ρ between ``data.mix_fraction`` and the epochs to threshold (censored
-    runs at their last epoch); :func:`~gendyn.reproduction.core.trend`, expected ρ > 0.
+    runs at their last epoch); expected ρ > 0 (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     runs = [r for r in ev.runs if r.get("data.mix_fraction") is not None]
     return trend(runs, lambda r: r.get("data.mix_fraction"), _epochs_of(ev), +1, t, key_name="data.mix_fraction", stat_name="epochs")
@@ -264,7 +265,9 @@ def noise_larger_faster(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     memorized in fewer epochs.
 
     Statistic: Spearman ρ between the training-set size (``n_train``) and the epochs to
-    threshold of the noise runs; expected ρ < 0.
+    threshold of the noise runs; expected ρ < 0
+    (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     return trend([r for r in ev.runs if _is_noise(r)], _n_train, _epochs_of(ev), -1, t, key_name="training-set size (noise)",
                  stat_name="epochs")  # fmt: skip
@@ -275,7 +278,9 @@ def images_larger_slower(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     memorized more slowly.
 
     Statistic: Spearman ρ between the training-set size and the epochs to threshold of the
-    image runs (not noise, not mixtures); expected ρ > 0.
+    image runs (not noise, not mixtures); expected ρ > 0
+    (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     runs = [r for r in ev.runs if not _is_noise(r) and r.get("data.name") != "mixture"]
     return trend(runs, _n_train, _epochs_of(ev), +1, t, key_name="training-set size (images)", stat_name="epochs")
@@ -306,7 +311,9 @@ def jt_higher_target_faster(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     epochs) the training under Jᵗ.
 
     Statistic: Spearman ρ between ``training.objective.target`` and the epochs to threshold;
-    expected ρ < 0.
+    expected ρ < 0
+    (``reproduced``: ρ of that sign with |ρ| ≥ ``trend_min_rho`` over ≥ ``trend_min_values`` values; ``partial``: the
+    right sign; :func:`~gendyn.reproduction.core.trend`).
     """
     runs = _select(ev, lambda r: _objective(r) == "Jt")
     return trend(runs, lambda r: r.get("training.objective.target"), _epochs_of(ev), -1, t, key_name="training.objective.target",

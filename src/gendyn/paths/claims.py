@@ -78,8 +78,8 @@ def activation_below_one(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     """Paper 000 Sec. 6.1 / Fig. 1 (right column): the activation similarity A of image pairs
     is also below 1 for most of training.
 
-    Statistic and grading as :func:`cross_path_below_one`, on ``act_cross_q``; ``not run``
-    when the runs recorded no activations.
+    Statistic as :func:`cross_path_below_one`, on ``act_cross_q``: ``reproduced`` ≥
+    ``below_one_fraction``, ``partial`` > 0; ``not run`` when the runs recorded no activations.
     """
     return per_run(ev, lambda r: _median_below(r, "act_cross_q", t), t)
 
@@ -217,7 +217,9 @@ def self_similarity_constant_lr(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
             return Outcome(v, NOT_REPRODUCED, thr, note)
         return Outcome(v, REPRODUCED if v >= t["late_self_sim"] else PARTIAL, thr, note)
 
-    out = per_run(ev, one, t, constant or ev.runs)
+    keys = {r.key for r in constant}
+    chosen = [r for r in ev.runs if r.key in keys or r.diverged] if constant else list(ev.runs)
+    out = per_run(ev, one, t, chosen)
     if not constant and ev.runs:
         out = Outcome(out.value, out.verdict, out.threshold, "no run at a constant learning rate: the stretch before the first decay; " + out.note, out.runs)
     return out
@@ -254,7 +256,8 @@ def neighbours_change(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
 def activation_neighbours_change(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     """Paper 000 App. E: ranked by activation similarity too, the nearest neighbours change.
 
-    As :func:`neighbours_change` on ``nn_rank_act``.
+    As :func:`neighbours_change` on ``nn_rank_act`` (ranks by activation cosine): ``reproduced`` ≥
+    ``neighbour_change_fraction``, ``partial`` > 0; ``not run`` without recorded activations.
     """
     return per_run(ev, lambda r: _top1_changes(r, "nn_rank_act", t), t)
 
@@ -285,13 +288,14 @@ def ratio_predicts_generalization(ev: Evidence, t: Mapping[str, Any]) -> Outcome
     note = f"{len(rows)} runs, R {fmt(R.min())}-{fmt(R.max())}, test acc {fmt(acc.min())}-{fmt(acc.max())}"
     if dropped:
         note += f"; left out: {', '.join(dropped)}"
+    if len(rows) < t["fig7_min_runs"]:
+        note += f"; fewer than {int(t['fig7_min_runs'])} runs"
     if not np.isfinite(s) or s <= 0:
         verdict: Verdict = NOT_REPRODUCED
+        note += "; the correlation has the opposite sign" if np.isfinite(s) else "; no variation"
     elif s >= t["fig7_min_r"] and len(rows) >= t["fig7_min_runs"]:
         verdict = REPRODUCED
     else:
         verdict = PARTIAL
-        if len(rows) < t["fig7_min_runs"]:
-            note += f"; fewer than {int(t['fig7_min_runs'])} runs"
     return Outcome(r, verdict, thr, note, keys)
 

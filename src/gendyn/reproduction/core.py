@@ -272,7 +272,7 @@ def per_run(
     else:
         verdict = NOT_REPRODUCED
     per = "; ".join(f"{r.run}: {fmt(o.value)} ({o.verdict}{', ' + o.note if o.note else ''})" for r, o in results)
-    note = f"median of {len(results)} runs; {n_ok}/{len(results)} reproduced (need ≥ {fmt(need)}); {per}"
+    note = f"median of {len(results)} runs; {n_ok}/{len(results)} reproduced (reproduced needs {fmt(100 * need)} %); {per}"
     return Outcome(value, verdict, f"{threshold}; per run, median over runs" if threshold else "", note, keys)
 
 

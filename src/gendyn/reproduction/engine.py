@@ -55,7 +55,7 @@ class _Reader:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._datasets: dict[str, Any] = {}
-        self._runs: dict[tuple[str, str], RunResult | None] = {}
+        self._runs: dict[tuple[str, str], RunResult | str] = {}
 
     def dataset(self, rel: str) -> Any:
         if rel not in self._datasets:
@@ -65,13 +65,19 @@ class _Reader:
             self._datasets[rel] = store.open_analysis(path) if path.exists() else None
         return self._datasets[rel]
 
-    def run(self, experiment: str, run: str) -> RunResult | None:
+    def run(self, experiment: str, run: str) -> RunResult | str:
+        """The run, or why it cannot be read (no run.h5, an unfinished or foreign one)."""
         key = (experiment, run)
         if key not in self._runs:
-            self._runs[key] = self._read_run(experiment, run)
+            from gendyn.store import StoreError
+
+            try:
+                self._runs[key] = self._read_run(experiment, run)
+            except StoreError as e:
+                self._runs[key] = str(e)
         return self._runs[key]
 
-    def _read_run(self, experiment: str, run: str) -> RunResult | None:
+    def _read_run(self, experiment: str, run: str) -> RunResult | str:
         import xarray as xr
 
         from gendyn import store
@@ -79,7 +85,7 @@ class _Reader:
         rel = f"{experiment}/runs/{run}/{store.RUN_FILE}"
         path = self.root / rel
         if not path.exists():
-            return RunResult(experiment, run) if run == PRETRAINED_RUN else None
+            return RunResult(experiment, run) if run == PRETRAINED_RUN else "no run.h5"
         attrs = store.check_run_file(path)
         cfg = json.loads(attrs.get("config", "{}"))
         metrics = xr.open_dataset(path, group="metrics", engine="h5netcdf")
@@ -115,8 +121,8 @@ def _evidence(reader: _Reader, measure: registry.Measure, claim: registry.Claim,
                 exp_files.append(rel)
         for rid in rids or ():
             r = reader.run(name, rid)
-            if r is None:
-                left_out.append(f"{name}/{rid}: no complete run.h5")
+            if isinstance(r, str):
+                left_out.append(f"{name}/{rid}: {r}")
                 continue
             analyses, own, missing = {}, [], []
             for stage in per_run:
