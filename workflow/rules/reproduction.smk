@@ -63,7 +63,7 @@ rule reproduction:
         mem_mb=ANALYSIS_RES["mem_mb"],
         runtime=ANALYSIS_RES["runtime"],
     params:
-        results=RESULTS,
+        results=lambda wildcards, output: Path(output.csv).parent,
         # The rerun triggers: every threshold, and which runs declare which figure.
         settings=json.dumps(CFG["reproduction"], sort_keys=True),
         declared=json.dumps(REPRODUCTION, sort_keys=True),
