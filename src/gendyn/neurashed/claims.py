@@ -169,7 +169,7 @@ def local_elasticity_ordering(ev: Evidence, t: Mapping[str, Any]) -> Outcome:
     ``le_negligible``. ``reproduced`` ≥ ``min_run_fraction``, ``partial`` > 0.
     """
     ds = _output(ev, "local_elasticity")
-    thr = f"ordering 1b > 2 > 3 with LE(3) ≤ {fmt(t['le_negligible'])} in ≥ {fmt(t.get('min_run_fraction', 1.0))} of seeds (partial > 0)"
+    thr = f"ordering 1b > 2 > 3 with LE(3) ≤ {fmt(t['le_negligible'])} in ≥ {fmt(100 * t.get('min_run_fraction', 1.0))} % of seeds (partial > 0)"
     if ds is None:
         return not_run("local_elasticity.nc missing", thr)
     le = {str(p): np.asarray(ds["le"].sel(probe=p).values) for p in ds["probe"].values}
