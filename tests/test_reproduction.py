@@ -82,19 +82,25 @@ def test_every_threshold_has_a_type_default_and_description() -> None:
         assert not common & set(sections[name]["properties"]), f"{name} repeats a common key"
 
 
-def test_every_threshold_a_claim_reads_exists() -> None:
-    """Claims read thresholds as t['key'] / t.get('key'): each key must be in the schema."""
+def test_every_threshold_a_claim_reads_exists_and_every_threshold_is_read() -> None:
+    """Claims read thresholds as t['key'] / t.get('key'): each key must be in the schema, and
+    each schema key must be read by some claim (or by the shared grading of core.py)."""
     import re
 
     from gendyn.config import schema
 
     sections = schema()["$defs"]["reproduction"]["properties"]["thresholds"]["properties"]
+    core_text = (ROOT / "src" / "gendyn" / "reproduction" / "core.py").read_text()
+    everything = core_text
     for name in registry.NAMES:
         text = (ROOT / "src" / "gendyn" / name / "claims.py").read_text()
+        everything += text
         used = set(re.findall(r"t\[\"(\w+)\"\]|t\['(\w+)'\]", text))
         used = {a or b for a, b in used} | set(re.findall(r"t\.get\(\"(\w+)\"", text))
         known = set(sections[name]["properties"]) | set(sections["common"]["properties"])
         assert used <= known, f"{name}: unknown thresholds {sorted(used - known)}"
+    unread = [f"{sec}.{k}" for sec, node in sections.items() for k in node["properties"] if f'"{k}"' not in everything]
+    assert not unread, f"thresholds no claim reads: {unread}"
 
 
 def test_figure_sort_key_orders_like_the_papers() -> None:

@@ -42,6 +42,7 @@ def reproduction_targets():
 EXTRA_TARGETS.append(reproduction_targets)
 
 
+# A light aggregation of finished files: it runs where the workflow runs (no cluster job).
 rule reproduction:
     input:
         reproduction_inputs,
@@ -56,12 +57,10 @@ rule reproduction:
         summary=f"{RESULTS}/reproduction_summary.html",
     log:
         f"{RESULTS}/logs/reproduction.log",
+    localrule: True
     conda:
         "../../envs/analysis.yaml"
     threads: 1
-    resources:
-        mem_mb=ANALYSIS_RES["mem_mb"],
-        runtime=ANALYSIS_RES["runtime"],
     params:
         results=lambda wildcards, output: Path(output.csv).parent,
         # The rerun triggers: every threshold, and which runs declare which figure.
