@@ -19,6 +19,7 @@ include: "workflow/rules/lc.smk"
 include: "workflow/rules/elasticity.smk"
 include: "workflow/rules/neurashed.smk"
 include: "workflow/rules/memorization.smk"
+include: "workflow/rules/reproduction.smk"
 # Last: the figure-job template makes the rules every file above registered.
 include: "workflow/rules/figures.smk"
 

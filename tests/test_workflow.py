@@ -236,11 +236,12 @@ def test_dry_run_tiny_config(tmp_path: Path) -> None:
         "train": 2,
         "views_figures": 2,
         "views_figures_experiment": 1,
+        "reproduction": 1,
         "all": 1,
     }
     # Only the active experiment is built, though the default config's `quick` is merged in.
     jobs = scheduled_jobs(res.output)
-    assert {w.get("experiment") for rule, w in jobs if rule != "all"} == {"tiny"}
+    assert {w.get("experiment") for rule, w in jobs if rule not in ("all", "reproduction")} == {"tiny"}
     assert sorted(w["run"] for rule, w in jobs if rule == "train") == TINY_RUNS
 
 
@@ -306,8 +307,25 @@ def test_tiny_run_outputs(tiny_run: TinyRun) -> None:
             assert (exp / "logs" / log).exists(), log
         assert "run complete" in (exp / "logs" / "train" / f"{run}.log").read_text()
     assert not list(exp.rglob("*.partial*")), "temporary files left behind"
-    # Only the active experiment was built.
-    assert [p.name for p in (tiny_run.workdir / "results").iterdir()] == ["tiny"]
+    # Only the active experiment was built (beside it: the reproduction index and its log).
+    names = sorted(p.name for p in (tiny_run.workdir / "results").iterdir())
+    assert names == ["logs", "reproduction.csv", "reproduction.html", "reproduction_summary.html", "tiny"], names
+
+
+def test_tiny_run_builds_the_reproduction_index(tiny_run: TinyRun) -> None:
+    """The index lists every paper figure of every registered measure; the tiny experiment
+    declares none, so every row is `not run` and names no results."""
+    from gendyn import registry
+    from gendyn.reproduction.table import COLUMNS, read_index
+
+    path = tiny_run.workdir / "results" / "reproduction.csv"
+    assert path.read_text().splitlines()[0] == ",".join(COLUMNS)
+    rows = read_index(path)
+    figures = {(r["paper"], r["figure"]) for r in rows}
+    assert figures == {(p, f) for p, figs in registry.paper_figures().items() for f in figs}
+    assert {r["verdict"] for r in rows} == {"not run"}
+    assert all(r["experiment"] == r["run"] == r["files"] == "" for r in rows)
+    assert (tiny_run.workdir / "results" / "logs" / "reproduction.log").exists()
 
 
 def test_tiny_run_files_are_complete_datatrees(tiny_run: TinyRun) -> None:
@@ -392,6 +410,8 @@ def test_report(tiny_run: TinyRun, followups: dict[str, Snakemake]) -> None:
     for run in TINY_RUNS:
         assert run in html, f"run {run} not in the report"
     assert "training curves" in html.lower()
+    # The reproduction index: the first page's table (workflow description) and its category.
+    assert "gendyn-reproduction" in html and "Reproduction index" in html
 
 
 def test_report_packages_are_installed_by_make_run() -> None:

@@ -7,6 +7,7 @@
     gendyn plot curves RUN_H5 PREFIX     training-curves figure (PDF + PNG)
     gendyn figures SET SCOPE OUT_DIR     every figure of a measure for one run or experiment
     gendyn diff A B                      compare two results trees, dataset by dataset
+    gendyn reproduce RESULTS OUT.csv     the reproduction index: every paper figure's claims, verdicts
     gendyn <measure> <stage> ...         analysis stages of each registered measure
                                          (paths, lc, elasticity, neurashed, memorization)
 
@@ -236,9 +237,11 @@ def _parser() -> argparse.ArgumentParser:
 
     from gendyn import dask_cluster, diff, registry
     from gendyn.figures import jobs
+    from gendyn.reproduction import cli as reproduction_cli
 
     jobs.register(sub)
     diff.register(sub)
+    reproduction_cli.register(sub)
     dask_cluster.register(sub)
     # Every registered measure adds its subcommand (gendyn/<measure>/cli.py).
     for name in registry.NAMES:

@@ -41,6 +41,8 @@ __all__ = [
     "write_run_config",
     "write_runs_table",
     "SECTIONS",
+    "parse_figure_id",
+    "reproduces_entries",
 ]
 
 logger = logging.getLogger(__name__)
@@ -141,6 +143,8 @@ def _describe(error: jsonschema.ValidationError, prefix: str) -> str:
         return f"{where}: {error.instance!r} has the wrong type; expected {want}"
     if v in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
         return f"{where}: {error.instance!r} violates {v} {error.validator_value}"
+    if v == "anyOf" and ".reproduces." in f"{where}.":
+        return f"{where}: {error.instance!r} is not a paper figure; write 'PAPER:FIGURE' (e.g. '001:Fig 2') or {{figure: '001:Fig 9', where: {{model.init_scale: 8}}}}"
     if v == "anyOf" and where.endswith("training"):
         return f"{where}: give the training length as `epochs` or `steps`"
     if v == "pattern" or v == "propertyNames":
@@ -273,6 +277,7 @@ def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, An
                     _check(trial[section], _sub_schema(section), prefix + section, source)
                 except ConfigError as e:
                     raise ConfigError(f"{e}\n  (value {v!r} from {prefix}sweep.{key})") from None
+    _check_reproduces(out, source)
     active = out.get("active_experiments")
     if active is not None:
         unknown = [a for a in active if a not in out["experiments"]]
@@ -282,6 +287,79 @@ def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, An
                 f"defined experiments: {sorted(out['experiments'])}"
             )
     return out
+
+
+def parse_figure_id(text: str, where: str = "reproduces") -> tuple[str, str]:
+    """``"001:Fig 2"`` → ``("001", "Fig 2")``, checked against the registry's paper figures.
+
+    Raises
+    ------
+    ConfigError
+        Naming ``where``, the unknown paper or figure and the figures the paper has.
+    """
+    from gendyn import registry
+
+    paper, sep, figure = str(text).partition(":")
+    figure = figure.strip()
+    figures = registry.paper_figures()
+    if not sep or paper not in figures:
+        raise ConfigError(f"{where}: {text!r} is not PAPER:FIGURE with PAPER one of {', '.join(figures)} (e.g. '001:Fig 2')")
+    if figure not in figures[paper]:
+        known = ", ".join(repr(f) for f in figures[paper])
+        raise ConfigError(f"{where}: paper {paper} has no figure {figure!r}; its figures: {known}")
+    return paper, figure
+
+
+def reproduces_entries(entries: Iterable[Any], where: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """The declarations of a ``reproduces`` list as (paper, figure, where-filter), checked."""
+    out = []
+    for i, entry in enumerate(entries):
+        item = entry if isinstance(entry, Mapping) else {"figure": entry}
+        paper, figure = parse_figure_id(item["figure"], f"{where}[{i}]")
+        out.append((paper, figure, dict(item.get("where") or {})))
+    return out
+
+
+def _check_reproduces(cfg: Mapping[str, Any], source: str) -> None:
+    """Declared paper figures exist, belong to a measure the experiment (or study) computes, and
+    their ``where`` keys are run-configuration keys."""
+    from gendyn import registry
+
+    head = f"{source}: " if source else ""
+    for name, exp in cfg["experiments"].items():
+        where = f"experiments.{name}.reproduces"
+        try:
+            entries = reproduces_entries(exp.get("reproduces", []), where)
+        except ConfigError as e:
+            raise ConfigError(head + str(e)) from None
+        for i, (paper, figure, filt) in enumerate(entries):
+            measures = {m.name for m, _ in registry.claims_for(paper, figure)}
+            if measures == {"neurashed"}:
+                raise ConfigError(
+                    f"{head}{where}[{i}]: {paper}:{figure} is a neurashed simulation; declare it in "
+                    "neurashed.studies.<study>.reproduces"
+                )
+            missing = sorted(m for m in measures if m not in exp.get("analyses", {}))
+            if missing:
+                raise ConfigError(
+                    f"{head}{where}[{i}]: {paper}:{figure} is checked from analyses.{missing[0]}, which experiment "
+                    f"{name!r} does not compute; add analyses.{missing[0]} or remove the declaration"
+                )
+            for key in filt:
+                section, _, rest = key.partition(".")
+                _check_sweep_key(exp, section, rest, f"{where}[{i}].where.{key}", source)
+    for study, st in cfg.get("neurashed", {}).get("studies", {}).items():
+        where = f"neurashed.studies.{study}.reproduces"
+        try:
+            entries = reproduces_entries(st.get("reproduces", []), where)
+        except ConfigError as e:
+            raise ConfigError(head + str(e)) from None
+        for i, (paper, figure, filt) in enumerate(entries):
+            measures = {m.name for m, _ in registry.claims_for(paper, figure)}
+            if measures != {"neurashed"}:
+                raise ConfigError(f"{head}{where}[{i}]: {paper}:{figure} is not a neurashed figure; declare it on an experiment")
+            if filt:
+                raise ConfigError(f"{head}{where}[{i}].where: a neurashed study has no runs to filter; remove `where`")
 
 
 def _check_sweep_key(exp: Mapping[str, Any], section: str, rest: str, where: str, source: str) -> None:
@@ -459,6 +537,8 @@ def _settings_node(section: str) -> tuple[dict[str, Any], str]:
     """Schema node and config location of a stage's settings (see :func:`stage_settings`)."""
     root = schema()
     measure, _, part = section.partition(".")
+    if section == "reproduction":
+        return _sub_schema("reproduction"), "reproduction"
     if measure == "neurashed":
         study = root["$defs"]["neurashed"]["properties"]["studies"]["additionalProperties"]
         if part not in study["properties"] or study["properties"][part].get("type") != "object":
@@ -468,7 +548,7 @@ def _settings_node(section: str) -> tuple[dict[str, Any], str]:
     name = f"analysis_{measure}"
     if part or name not in root["$defs"]:
         known = sorted(k[len("analysis_") :] for k in root["$defs"] if k.startswith("analysis_"))
-        raise ConfigError(f"no settings section {section!r}; sections: {', '.join(known)}, neurashed.<phenomenon>")
+        raise ConfigError(f"no settings section {section!r}; sections: {', '.join(known)}, neurashed.<phenomenon>, reproduction")
     return _sub_schema(name), f"analyses.{measure}"
 
 

@@ -16,9 +16,22 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
-__all__ = ["Stage", "FigureInfo", "Measure", "NAMES", "measures", "get", "figure_set", "figure_info"]
+__all__ = [
+    "Stage",
+    "FigureInfo",
+    "Claim",
+    "Measure",
+    "NAMES",
+    "measures",
+    "get",
+    "figure_set",
+    "figure_info",
+    "paper_figures",
+    "claims_for",
+]
 
 Scope = Literal["run", "experiment"]
+ClaimScope = Literal["experiment", "pooled"]
 
 #: Registered measures, in paper order (000 → 003); neurashed is paper 002's simulator.
 NAMES: tuple[str, ...] = ("paths", "lc", "elasticity", "neurashed", "memorization")
@@ -68,6 +81,43 @@ class FigureInfo:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """One checkable statement of a paper figure, verdict computed from the analysis files.
+
+    The function ``gendyn.<measure>.claims.<name>`` (imported only when the reproduction index
+    is built) takes the evidence of the experiments that declare the figure
+    (``experiments.<name>.reproduces``) and the measure's thresholds
+    (``reproduction.thresholds.<measure>``) and returns the statistic, its value and a verdict;
+    ``docs/reproduction.md`` lists every claim.
+
+    Attributes
+    ----------
+    name : str
+        Function name in ``gendyn.<measure>.claims``.
+    figures : tuple of str
+        Paper figures it checks, numbered as in :attr:`FigureInfo.shows` (one index row each).
+    text : str
+        The claim in one line, as the paper makes it.
+    statistic : str
+        What the ``value`` column holds.
+    needs : tuple of str
+        Stages of the measure whose outputs it reads (``run.h5`` is always read); a declaring
+        experiment without them gets a ``not run`` row naming the missing file.
+    scope : {"experiment", "pooled"}
+        ``experiment``: one row per declaring experiment; ``pooled``: one row over the runs of
+        every declaring experiment together (comparisons across experiments, e.g. noise vs
+        images, or the early/mid ratio over many models).
+    """
+
+    name: str
+    figures: tuple[str, ...]
+    text: str
+    statistic: str
+    needs: tuple[str, ...] = ()
+    scope: ClaimScope = "experiment"
+
+
+@dataclass(frozen=True)
 class Measure:
     """A registered measure.
 
@@ -92,6 +142,9 @@ class Measure:
         and the sweep comparison read, or None.
     figures : tuple of FigureInfo
         Every figure the measure can draw.
+    claims : tuple of Claim
+        What the reproduction index checks for each paper figure (at least one claim per
+        figure in :attr:`paper_figures`).
     """
 
     name: str
@@ -103,6 +156,7 @@ class Measure:
     stages: tuple[Stage, ...] = ()
     run_analysis: str | None = None
     figures: tuple[FigureInfo, ...] = field(default_factory=tuple)
+    claims: tuple[Claim, ...] = ()
 
     @property
     def category(self) -> str:
@@ -113,6 +167,10 @@ class Measure:
     def paper_figures(self) -> tuple[str, ...]:
         """Every figure of the paper this measure's figures reproduce (union of ``shows``)."""
         return tuple(dict.fromkeys(f for fig in self.figures for f in fig.shows))
+
+    def claims_for(self, figure: str) -> tuple[Claim, ...]:
+        """The claims that check paper figure ``figure`` (e.g. ``"Fig 2"``), in declaration order."""
+        return tuple(c for c in self.claims if figure in c.figures)
 
     @property
     def scopes(self) -> tuple[Scope, ...]:
@@ -190,3 +248,19 @@ def figure_set(name: str) -> Measure:
 def figure_info(set_name: str, name: str) -> FigureInfo:
     """The :class:`FigureInfo` of figure ``name`` of a figure set (:func:`figure_set`)."""
     return figure_set(set_name).figure(name)
+
+
+def paper_figures() -> dict[str, tuple[str, ...]]:
+    """Every paper figure the registered measures reproduce: ``{"001": ("Fig 2", ...), ...}``.
+
+    In paper order; a paper with two measures (002: elasticity and neurashed) lists both's.
+    """
+    out: dict[str, tuple[str, ...]] = {}
+    for m in measures():
+        out[m.paper] = tuple(dict.fromkeys((*out.get(m.paper, ()), *m.paper_figures)))
+    return out
+
+
+def claims_for(paper: str, figure: str) -> list[tuple[Measure, Claim]]:
+    """(measure, claim) of every claim that checks ``figure`` of ``paper`` (``"001"``, ``"Fig 2"``)."""
+    return [(m, c) for m in measures() if m.paper == paper for c in m.claims_for(figure)]

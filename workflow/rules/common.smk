@@ -4,6 +4,7 @@ import json
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Callable
 
 from snakemake.exceptions import WorkflowError
@@ -216,10 +217,13 @@ def run_analysis_files(experiment, run):
 # Hooks the rules files fill in:
 #   TARGET_FUNCTIONS: experiment -> list of that experiment's final targets;
 #   EXTRA_TARGETS: () -> list of targets that belong to no experiment;
-#   TARGET_FILTERS: target -> bool, False drops the target from `all`.
+#   TARGET_FILTERS: target -> bool, False drops the target from `all`;
+#   ANALYSIS_FILES: experiment -> list of the analysis files the workflow builds for it (the
+#     reproduction index reads them, reproduction.smk).
 TARGET_FUNCTIONS = []
 EXTRA_TARGETS = []
 TARGET_FILTERS = []
+ANALYSIS_FILES = []
 
 
 def swept_keys(experiment):

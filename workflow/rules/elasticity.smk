@@ -100,6 +100,21 @@ def elasticity_targets(experiment):
 TARGET_FUNCTIONS.append(elasticity_targets)
 
 
+def elasticity_analysis_files(experiment):
+    if analysis_config(experiment, "elasticity") is None:
+        return []
+    rids = ["pretrained"] if elasticity_pretrained(experiment) else run_ids(experiment)
+    out = []
+    for rid in rids:
+        out += elasticity_figure_inputs_run(
+            SimpleNamespace(experiment=experiment, run=rid)
+        ).values()
+    return out
+
+
+ANALYSIS_FILES.append(elasticity_analysis_files)
+
+
 # Experiments with pretrained weights train nothing: `all` keeps only their elasticity
 # figures (and runs.csv), not the training curves, dashboards etc. that need a trained run.
 def _elasticity_keep_target(target):

@@ -55,6 +55,20 @@ def lc_targets(experiment):
 TARGET_FUNCTIONS.append(lc_targets)
 
 
+def lc_analysis_files(experiment):
+    if analysis_config(experiment, "lc") is None:
+        return []
+    out = []
+    for rid in run_ids(experiment):
+        out += lc_figure_inputs_run(
+            SimpleNamespace(experiment=experiment, run=rid)
+        ).values()
+    return out
+
+
+ANALYSIS_FILES.append(lc_analysis_files)
+
+
 rule lc_compute:
     input:
         unpack(lc_run_inputs),

@@ -36,6 +36,15 @@ def memorization_targets(experiment):
 TARGET_FUNCTIONS.append(memorization_targets)
 
 
+def memorization_analysis_files(experiment):
+    if analysis_config(experiment, "memorization") is None:
+        return []
+    return [f"{RESULTS}/{experiment}/analysis/memorization/summary.nc"]
+
+
+ANALYSIS_FILES.append(memorization_analysis_files)
+
+
 rule memorization_summary:
     input:
         unpack(memorization_inputs),

@@ -71,6 +71,20 @@ def paths_targets(experiment):
 TARGET_FUNCTIONS.append(paths_targets)
 
 
+def paths_analysis_files(experiment):
+    if analysis_config(experiment, "paths") is None:
+        return []
+    out = [
+        f"{RESULTS}/{experiment}/analysis/paths/{rid}.nc" for rid in run_ids(experiment)
+    ]
+    if paths_has_stages(experiment):
+        out.append(f"{RESULTS}/{experiment}/analysis/paths/summary.nc")
+    return out
+
+
+ANALYSIS_FILES.append(paths_analysis_files)
+
+
 # A run named "summary" would collide with the experiment summary; the summary wins.
 ruleorder: paths_summary > paths_compute
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gendyn.registry import FigureInfo, Measure, Stage
+from gendyn.registry import Claim, FigureInfo, Measure, Stage
 
 MEASURE = Measure(
     "elasticity", "002", "local elasticity", settings="elasticity", run_analysis="elasticity", resource_keys=("gpu",),
@@ -62,5 +62,12 @@ MEASURE = Measure(
             "protocol. The numbers are in ``clustering.csv`` beside the figure.",
             scope="experiment",
         ),
+    ),
+    claims=(
+        Claim("own_class_highest", ("Fig 5",),
+              "An SGD step on one class moves that class's logits most (its LE histogram lies furthest right)",
+              "fraction of update classes whose own class has the highest median LE", ("histograms",)),
+        Claim("within_exceeds_between", ("Fig 5",), "LE is larger within a class than between classes",
+              "median LE within classes / between classes", ("histograms",)),
     ),
 )  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gendyn.registry import FigureInfo, Measure, Stage
+from gendyn.registry import Claim, FigureInfo, Measure, Stage
 
 _LC = (
     "LC of a point is the number of ReLU units whose boundary cuts its neighbourhood: the "
@@ -97,5 +97,50 @@ MEASURE = Measure(
             scope="experiment",
             shows=("Fig 3", "Fig 4", "Fig 5", "Fig 6", "Fig 7", "Fig 8", "Fig 10", "Fig 11"),
         ),
+    ),
+    claims=(
+        Claim("first_descent", ("Fig 2",), "LC around training points first decreases after initialisation",
+              "1 - min LC up to the ascent peak / LC at step 0", ("compute",)),
+        Claim("ascent", ("Fig 2",), "LC then rises again (the ascent)",
+              "largest rise of the LC curve, peak / trough", ("compute",)),
+        Claim("second_descent", ("Fig 2",), "LC falls again after the ascent until the end of training (second descent)",
+              "1 - LC at the last record / LC at the ascent peak", ("compute",)),
+        Claim("grokking_delayed_generalization", ("Fig 9",),
+              "Grokking: train accuracy saturates early, test accuracy jumps much later",
+              "(step of the test-accuracy jump + 1) / (step train acc saturates + 1)", ("compute",)),
+        Claim("grokking_second_ascent", ("Fig 9",), "Grokking: LC rises again just before the test accuracy jumps",
+              "largest relative LC rise in the decade of steps before the jump", ("compute",)),
+        Claim("no_first_descent", ("Fig 8",), "Grokking initialisation: the first descent is almost absent",
+              "first-descent depth of the LC curve", ("compute",)),
+        Claim("grok_depth_raises_peak", ("Fig 8",), "Grokking: deeper networks reach a higher ascent peak",
+              "Spearman rho of depth vs peak LC", ("compute",)),
+        Claim("region_migration", ("Fig 1",),
+              "In the final descent linear regions migrate from the training points to the decision boundary",
+              "rise of the share of regions nearer the decision boundary than any anchor, LC peak to end", ("compute", "regions")),
+        Claim("regions_track_lc", ("Fig 12",), "Exact local region counts and LC follow the same trend",
+              "Spearman rho of mean exact local region count vs mean LC over records", ("regions",)),
+        Claim("shallow_layers_sharper", ("Fig 13", "Fig 14"), "Shallow layers have a sharper ascent peak than deep layers",
+              "ascent (peak / trough) of the first ReLU layer / of the last", ("compute",)),
+        Claim("shallow_layers_train_test_gap", ("Fig 13", "Fig 14"),
+              "Train and test LC differ in shallow layers and agree in deep layers",
+              "mean relative train-test LC gap, first ReLU layer minus last", ("compute",)),
+        Claim("delayed_robustness", ("R1",), "Adversarial robustness emerges late, after the clean accuracy saturates",
+              "PGD robust accuracy at the end minus at clean-accuracy saturation", ("robust",)),
+        Claim("depth_flattens_ascent", ("Fig 3",), "Deeper MLPs have a lower, flatter ascent",
+              "Spearman rho of depth vs ascent", ("compute",)),
+        Claim("bn_removes_second_descent", ("Fig 4", "Fig 5"), "Batch normalisation largely removes the second descent",
+              "mean second-descent depth without BN minus with BN", ("compute",)),
+        Claim("bn_raises_lc", ("Fig 4", "Fig 5"), "Batch normalisation raises LC throughout training",
+              "mean LC with BN / without BN", ("compute",)),
+        Claim("cnn_depth_raises_peak", ("Fig 4",), "For CNNs without BN, depth raises the ascent peak",
+              "Spearman rho of depth vs peak LC", ("compute",)),
+        Claim("width_first_descent", ("Fig 6",), "Narrow networks show no first descent; it deepens with width",
+              "Spearman rho of width vs first-descent depth", ("compute",)),
+        Claim("weight_decay_lowers_peak", ("Fig 7",), "Stronger weight decay lowers the ascent peak",
+              "Spearman rho of weight decay vs peak LC", ("compute",)),
+        Claim("data_shrinks_ascent", ("Fig 10",), "With true labels more training data shrinks the ascent",
+              "Spearman rho of training-set size vs ascent", ("compute",)),
+        Claim("random_labels_data_raises_peak", ("Fig 11",), "With random labels more training data raises the LC peak",
+              "Spearman rho of training-set size vs peak LC", ("compute",)),
     ),
 )  # fmt: skip

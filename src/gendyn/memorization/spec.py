@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gendyn.registry import FigureInfo, Measure, Stage
+from gendyn.registry import Claim, FigureInfo, Measure, Stage
 
 _REPRO = "{reproduces}"
 
@@ -79,5 +79,35 @@ MEASURE = Measure(
             scope="experiment",
             shows=("Fig 3",),
         ),
+    ),
+    claims=(
+        Claim("j_prime_below_chance", ("Fig 1a",), "Under J' the test accuracy falls to or below chance while the train accuracy rises",
+              "final test accuracy of the J' runs", ("summary",)),
+        Claim("j_generalizes", ("Fig 1a",), "Under J the same model generalizes (test about 60 % at train 90 %)",
+              "test accuracy when the J runs reach the train threshold"),
+        Claim("heldout_drops", ("Fig 1a",), "Splitting also ruins the accuracy on unseen held-out data",
+              "held-out accuracy J minus J'", ("summary",)),
+        Claim("memorization_slower", ("Fig 1b",), "Memorizing (J') needs many more epochs than generalizing (J)",
+              "epochs to threshold J' / J", ("summary",)),
+        Claim("noise_fitted_faster", ("Fig 2a",), "Under J0 noise is memorized in fewer epochs than images",
+              "epochs to threshold images / noise", ("summary",), "pooled"),
+        Claim("j0_holds_test_near_k", ("Fig 2a",), "J0 holds the test accuracy at or below k",
+              "test accuracy (last epochs) minus k", ("summary",)),
+        Claim("mixture_noise_faster", ("Fig 2b",), "More noise in the mixture, fewer epochs to memorize",
+              "Spearman rho of real fraction f vs epochs", ("summary",)),
+        Claim("noise_larger_faster", ("Fig 2c", "Fig S1a"), "Larger noise datasets are memorized faster",
+              "Spearman rho of size vs epochs (noise runs)", ("summary",), "pooled"),
+        Claim("images_larger_slower", ("Fig 2c", "Fig S1b"), "Larger CIFAR-10 subsets are memorized more slowly",
+              "Spearman rho of size vs epochs (image runs)", ("summary",), "pooled"),
+        Claim("jt_tracks_target", ("Fig 2d",), "Under Jt the test accuracy tracks the target",
+              "|test accuracy (last epochs) - target|", ("summary",)),
+        Claim("jt_higher_target_faster", ("Fig 2d",), "Higher Jt targets need fewer epochs",
+              "Spearman rho of target vs epochs", ("summary",)),
+        Claim("gradnorm_peak_lower", ("Sec. 4",), "The first-layer gradient norm peaks lower under J' than under J",
+              "peak gradient norm J' / J", ("summary",)),
+        Claim("gradnorm_final_higher", ("Sec. 4",), "The first-layer gradient norm ends far higher under J' than under J",
+              "final gradient norm J' / J", ("summary",)),
+        Claim("basin_ratio", ("Fig 3",), "The less stable basin is (2/3)^1000 = 1/1.2e176 of the stable one",
+              "log10 of the basin-size ratio for n = 1000"),
     ),
 )  # fmt: skip

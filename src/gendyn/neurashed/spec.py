@@ -7,7 +7,7 @@ Neurashed studies are not training experiments: their settings live under the to
 
 from __future__ import annotations
 
-from gendyn.registry import FigureInfo, Measure, Stage
+from gendyn.registry import Claim, FigureInfo, Measure, Stage
 
 _HEAD = "Neurashed simulator, study ``{experiment}`` (paper 002; the graphs are the project's concrete readings of the paper's drawings). "
 
@@ -73,5 +73,19 @@ MEASURE = Measure(
             scope="experiment",
             shows=("Sec. 3",),
         ),
+    ),
+    claims=(
+        Claim("graph_structure", ("Fig 1",), "A neurashed imitating a four-layer network for three classes",
+              "levels and classes of graph fig1"),
+        Claim("pathways", ("Fig 2",), "Types 1a and 1b share almost their whole pathway; type 3 is disjoint from class 1",
+              "Jaccard index of the pathways of 1a and 1b"),
+        Claim("small_batch_concentrates", ("Fig 3",), "Small batches concentrate the model on the shared features",
+              "final share of the shared nodes, batch 1 (median over seeds)", ("implicit_regularization",)),
+        Claim("large_batch_uniform", ("Fig 3",), "Large batches grow every firing node alike",
+              "largest change of the shared-node share, large batch", ("implicit_regularization",)),
+        Claim("information_bottleneck", ("Fig 4",), "Level 2 first fits, then compresses to the label's 1 bit",
+              "max I(X;T2) - final I(X;T2) in bits (median over seeds)", ("information_bottleneck",)),
+        Claim("local_elasticity_ordering", ("Sec. 3",), "A step on 1a moves 1b most, 2 less, 3 hardly at all",
+              "fraction of seeds with LE(1b) > LE(2) > LE(3) ~ 0", ("local_elasticity",)),
     ),
 )  # fmt: skip

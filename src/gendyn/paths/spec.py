@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gendyn.registry import FigureInfo, Measure, Stage
+from gendyn.registry import Claim, FigureInfo, Measure, Stage
 
 MEASURE = Measure(
     "paths", "000", "paths", settings="paths", run_analysis="paths",
@@ -94,5 +94,37 @@ MEASURE = Measure(
             scope="experiment",
             shows=("Fig 7",),
         ),
+    ),
+    claims=(
+        Claim("cross_path_below_one", ("Fig 1", "Fig 2", "Fig 3", "Fig 16"),
+              "Cross-path similarity of image pairs stays below 1 for most of training",
+              "fraction of records whose median S over pairs is below `perfect` (weakest layer)", ("compute",)),
+        Claim("cross_path_rises", ("Fig 1", "Fig 2", "Fig 3", "Fig 16"),
+              "Cross-path similarity becomes higher later in training",
+              "mean S over pairs, last record minus first (weakest layer)", ("compute",)),
+        Claim("activation_below_one", ("Fig 1",),
+              "Activation similarity A of image pairs also stays below 1 for most of training",
+              "fraction of records whose median A over pairs is below `perfect` (weakest layer)", ("compute",)),
+        Claim("overlap_not_linear", ("Fig 4",),
+              "No clean linear relation between input distance and path overlap",
+              "largest |Pearson r| over layers, distance vs overlap at the last record", ("compute",)),
+        Claim("self_similarity_below_one_early", ("Fig 5",),
+              "Early in training an image passes through different units from epoch to epoch (self-similarity < 1)",
+              "fraction of images with self-similarity below `perfect` at the first record (weakest layer)", ("compute",)),
+        Claim("self_similarity_rises_to_one", ("Fig 5",),
+              "Self-similarity approaches 1 late in training",
+              "mean self-similarity at the last record (weakest layer)", ("compute",)),
+        Claim("self_similarity_constant_lr", ("Fig 5",),
+              "Control: self-similarity rises towards 1 at a constant learning rate, not only through the LR decay",
+              "mean self-similarity at the end of the constant-LR stretch (weakest layer)", ("compute",)),
+        Claim("neighbours_change", ("Fig 6",),
+              "The nearest neighbours of an image by path overlap change during training",
+              "fraction of baseline images whose nearest neighbour changes", ("compute",)),
+        Claim("activation_neighbours_change", ("App. E",),
+              "Ranked by activation similarity, the nearest neighbours change too",
+              "fraction of baseline images whose nearest neighbour changes", ("compute",)),
+        Claim("ratio_predicts_generalization", ("Fig 7",),
+              "The early/mid cross-path ratio relates roughly linearly to generalization across models",
+              "Pearson r between the early/mid ratio and the final test accuracy over runs", ("summary",), "pooled"),
     ),
 )  # fmt: skip
