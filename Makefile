@@ -9,11 +9,13 @@ export PATH := $(BIN):$(PATH)
 CORES ?= 2
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-dev report dry-run bench clean-results help slurm-profile slurm-up
+.PHONY: run test reproduce install install-dev report dry-run bench clean-results help slurm-profile slurm-up
 
 help:
 	@echo "make run      - install and run the default workflow (config/config.yaml), build results/report.html"
 	@echo "make test     - install with dev extras and run pytest"
+	@echo "make reproduce - install and run config/reproduce.yaml (the papers' effects on CPU, about an hour on 2 cores):"
+	@echo "                 results/reproduce/reproduction.csv and results/reproduce/report.html"
 	@echo "make dry-run  - show the jobs the default workflow would run"
 	@echo "make bench    - run the benchmarks in benchmarks/"
 	@echo "make slurm-profile - link profiles/slurm to ~/.config/snakemake/slurm (for 'snakemake --profile slurm')"
@@ -40,6 +42,12 @@ run: install
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
 	@echo "report: results/report.html"
+
+# The papers' headline effects at CPU scale, with a verdict per paper figure (docs/reproduction.md).
+reproduce: install
+	$(BIN)/snakemake --cores $(CORES) --configfile config/reproduce.yaml
+	$(BIN)/snakemake --cores $(CORES) --configfile config/reproduce.yaml --report results/reproduce/report.html
+	@echo "verdicts: results/reproduce/reproduction.csv; report: results/reproduce/report.html"
 
 report: install
 	$(BIN)/snakemake --cores $(CORES) --report results/report.html
