@@ -149,8 +149,13 @@ def test_one_hidden_layer_equals_hyperplane_cut_oracle(identity):
         ("mlp", (1, 5, 5), {"depth": 2, "width": 12}, "linear"),
         ("cnn", (1, 8, 8), {"depth": 2, "width": 3, "bn": True}, "relu"),
         ("resnet18", (1, 8, 8), {"width_factor": 0.0625, "bn": True, "stem": "imagenet"}, "relu"),
+        ("convonly", (1, 6, 6), {"depth": 3, "width": 3, "bn": True}, "relu"),
+        ("convonly", (1, 6, 6), {"depth": 2, "width": 3}, "linear"),
+        ("preact_resnet18", (1, 8, 8), {"width_factor": 0.0625, "bn": True}, "relu"),
+        ("preact_resnet18", (1, 8, 8), {"width_factor": 0.0625}, "relu"),
     ],
-    ids=["mlp-bn", "mlp-linear-sites", "cnn-bn-maxpool", "resnet18-skips"],
+    ids=["mlp-bn", "mlp-linear-sites", "cnn-bn-maxpool", "resnet18-skips", "convonly-bn-gap", "convonly-linear-sites",
+         "preact-resnet18-bn", "preact-resnet18-no-bn"],
 )
 def test_batched_lc_equals_naive_vertex_loop(name, shape, cfg, sites):
     model = _model(name, shape, **cfg)
@@ -163,7 +168,7 @@ def test_batched_lc_equals_naive_vertex_loop(name, shape, cfg, sites):
     np.testing.assert_array_equal(got.values, want)
     assert want.sum() > 0
     if sites == "linear":  # the logits are counted too
-        assert got["layer"].values[-1] == "out" and got.sizes["layer"] == 3
+        assert got["layer"].values[-1] == {"mlp": "out", "convonly": "fc"}[name] and got.sizes["layer"] == cfg["depth"] + 1
 
 
 def test_include_center_and_per_point_match_the_naive_loop():
@@ -339,8 +344,10 @@ def test_decision_boundary_of_an_affine_classifier_is_its_line():
     [
         ("cnn", (1, 8, 8), {"depth": 2, "width": 3, "bn": True}),
         ("resnet18", (1, 8, 8), {"width_factor": 0.0625, "bn": True, "stem": "imagenet"}),
+        ("convonly", (1, 6, 6), {"depth": 2, "width": 2, "bn": True}),
+        ("preact_resnet18", (1, 4, 4), {"width_factor": 0.03125, "bn": True}),
     ],
-    ids=["cnn-maxpool", "resnet18-skips-maxpool"],
+    ids=["cnn-maxpool", "resnet18-skips-maxpool", "convonly-gap", "preact-resnet18-skips"],
 )
 def test_exact_regions_agree_with_raster_patterns(name, shape, cfg):
     """Every grid point's activation pattern (ReLU signs + max-pool argmaxes) is the pattern of
