@@ -639,6 +639,9 @@ def test_he_su_similarity_equals_the_explicit_reset_loop(act: type[nn.Module], l
     model = nn.Sequential(nn.Flatten(), nn.Linear(6, 16), act(), nn.Linear(16, 16), act(), nn.Linear(16, 1)).double()
     x = torch.randn(12, 2, 3, generator=_gen(4), dtype=F64)
     state = {k: v.clone() for k, v in model.state_dict().items()}
+    model.train()
+    model[1].eval()  # mixed mode flags must come back as they were
+    flags = [m.training for m in model.modules()]
     for lr, tol in ((1e-3, 1e-10), (1e-6, 1e-6)):  # 1e-6: the loop's own subtraction loses ~6 digits
         got = el.he_su_similarity(model, x, loss=loss, lr=lr, engine=engine)
         want = _he_su_loop(model, x, loss, lr)
@@ -652,6 +655,7 @@ def test_he_su_similarity_equals_the_explicit_reset_loop(act: type[nn.Module], l
         np.testing.assert_array_equal(np.diag(got.ripple), 1.0)
     for k, v in model.state_dict().items():
         assert torch.equal(v, state[k])  # the weights stay fixed
+    assert [m.training for m in model.modules()] == flags  # and so do the caller's mode flags
 
 
 @pytest.mark.parametrize("lr", [1e-6, 0.1])

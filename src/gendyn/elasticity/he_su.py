@@ -136,13 +136,10 @@ def he_su_output(model: nn.Module, loss: HeSuLoss) -> nn.Module:
 
 
 def _check_one_output(net: nn.Module, x: Tensor) -> None:
-    with torch.no_grad():
-        was = net.training
-        net.eval()
-        try:
-            out = net(x[:1])
-        finally:
-            net.train(was)
+    from gendyn.runtime import eval_mode
+
+    with torch.no_grad(), eval_mode(net):  # every submodule's mode comes back as it was
+        out = net(x[:1])
     if out.ndim != 2 or out.shape[1] != 1:
         raise ValueError(f"model: He & Su's protocol needs one output per sample, got output shape {tuple(out.shape)}; "
                          "build the model with 1 output")  # fmt: skip
