@@ -387,7 +387,7 @@ def test_validate_run_rejects_bn_for_models_without_batch_norm() -> None:
     assert msg.startswith("run.yaml: ") and "model.bn" in msg and "convnet" in msg and "set model.bn: false" in msg
     with pytest.raises(ConfigError, match="model.bn: true is not available for alexnet"):
         validate_run({**run, "model": {"name": "alexnet", "bn": True}})
-    for name in ("mlp", "cnn", "vgg19", "resnet18", "resnet110"):
+    for name in ("mlp", "cnn", "convonly", "vgg19", "resnet18", "resnet110", "preact_resnet18"):
         assert validate_run({**run, "model": {"name": name, "bn": True}})["model"]["bn"] is True
     assert validate_run({**run, "model": {"name": "convnet"}})["model"]["bn"] is False
 

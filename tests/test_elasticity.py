@@ -276,6 +276,25 @@ def test_kernel_jacobian_path_equals_jvp_path_and_he_su_form_for_one_output() ->
     assert _rel(got, want) <= 1e-10
 
 
+@pytest.mark.parametrize("engine", ["rank1", "vmap"])
+def test_signed_reduction_of_one_output_keeps_the_sign_of_the_change(engine: str) -> None:
+    """reduce="signed": num/den are the signed changes of the one output; their moduli are the l2 LE."""
+    torch.manual_seed(0)
+    one = nn.Sequential(nn.Linear(5, 12), nn.ReLU(), nn.Linear(12, 1)).double()
+    g = _gen(8)
+    x, xp = torch.randn(7, 5, generator=g, dtype=F64), torch.randn(9, 5, generator=g, dtype=F64)
+    t = torch.randn(7, 1, generator=g, dtype=F64)
+    signed = el.local_elasticity(one, x, t, xp, lr=0.01, loss="mse", reduce="signed", engine=engine, return_parts=True)
+    l2 = el.local_elasticity(one, x, t, xp, lr=0.01, loss="mse", engine=engine, return_parts=True)
+    loop = el.local_elasticity_loop(one, x, t, xp, lr=0.01, loss="mse", reduce="signed")
+    assert (signed.num < 0).any() and (signed.num > 0).any() and (signed.den < 0).any() and (signed.den > 0).any()
+    assert _rel(signed.num.abs(), l2.num) <= 1e-12 and _rel(signed.den.abs(), l2.den) <= 1e-12
+    assert _rel(signed.le.abs(), l2.le) <= 1e-12
+    assert _rel(signed.num, loop.num) <= 1e-9 and _rel(signed.den, loop.den) <= 1e-9
+    with pytest.raises(ValueError, match="one output"):
+        el.local_elasticity(nn.Linear(5, 2).double(), x, torch.zeros(7, dtype=torch.long), xp, reduce="signed")
+
+
 def test_label_reduction_and_softmax_head_use_the_logits() -> None:
     torch.manual_seed(0)
     core = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3)).double()
@@ -551,38 +570,144 @@ def test_set_overrides_reach_the_stage_and_histograms_cli(quick_run: tuple[Path,
     assert h["le"].shape == (8, 8) and int(h["hist"].sum() + h["overflow"].sum() + h["n_nan"].sum()) == 8 * 7
 
 
-def test_he_su_stage_clusters_the_similarity_of_the_primary_classes(quick_run: tuple[Path, xr.Dataset], tmp_path: Path) -> None:
+def test_he_su_stage_clusters_both_forms_of_the_primary_classes(quick_run: tuple[Path, xr.Dataset], tmp_path: Path) -> None:
     from gendyn import store
     from gendyn.cli import main
-    from gendyn.config import load_yaml, validate_config
+    from gendyn.config import ConfigError, load_yaml, validate_config
 
     exp = validate_config(load_yaml(ROOT / "config" / "config.yaml"))["experiments"]["le_quick"]
-    settings = {"cluster": {"he_su": {"primary": [4, 9], "n_per_class": 8, "n_auxiliary": 10, "lr": 0.05}}}
+    settings = {"cluster": {"he_su": {"primary": [4, 9], "n_per_class": 8, "n_auxiliary": 10, "train": {"epochs": 3}}}}
     out = tmp_path / "he_su.nc"
-    args = ["elasticity", "he-su", str(out), "--experiment", json.dumps({"data": exp["data"], "model": exp["model"]}),
-            "--settings", json.dumps(settings), "--threads", "1"]  # fmt: skip
+    experiment = json.dumps({"data": exp["data"], "model": exp["model"]})
+    args = ["elasticity", "he-su", str(out), "--experiment", experiment, "--settings", json.dumps(settings), "--threads", "1"]
     assert main(args) == 0
     ds = store.open_analysis(out).load()
-    assert ds["similarity"].shape == (16, 16) and np.allclose(np.diag(ds["similarity"].values), 1.0)
+    assert ds["ripple"].shape == (16, 16) and ds["kernel"].shape == (16, 16)
+    np.testing.assert_array_equal(np.diag(ds["ripple"].values), 1.0)
+    assert (ds["ripple"].values >= 0).all() and np.isfinite(ds["kernel"].values).all()
+    # the kernel is the signed change over -lr l'; the ripple its modulus over the own change
+    change, scale = ds["change"].values, -ds["lr_used"].values * ds["dloss"].values
+    np.testing.assert_allclose(ds["kernel"].values, change / scale[:, None], rtol=1e-12)
+    np.testing.assert_allclose(ds["ripple"].values, np.abs(change) / np.abs(np.diag(change))[:, None], rtol=1e-12)
+    assert np.all(ds["lr_used"].values == 1e-6) and ds.attrs["lr"] == 1e-6 and ds.attrs["loss"] == "mse"
+    assert ds.attrs["theta"] == "trained" and np.isfinite(float(ds["train_loss"]))
+    assert list(ds["form"].values) == ["ripple", "kernel"] and ds["cluster_accuracy"].dims == ("form",)
+    assert ((0.5 <= ds["cluster_accuracy"].values) & (ds["cluster_accuracy"].values <= 1.0)).all()
     assert sorted(set(ds["label"].values.tolist())) == [4, 9] and list(ds["baseline"].values) == ["pixels", "pca"]
-    assert 0.5 <= float(ds["cluster_accuracy"]) <= 1.0 and list(ds.attrs["primary"]) == [4, 9]
+    assert list(ds.attrs["primary"]) == [4, 9] and "not verified" not in ds.attrs["protocol"]
     with pytest.raises(ValueError, match="cluster.he_su"):
         from gendyn.elasticity.stage import he_su
 
         he_su(stage_settings("elasticity", None), {"data": exp["data"], "model": exp["model"]})
+    # both forms are always computed: a form switch is an unknown key, named in the error
+    with pytest.raises(ConfigError, match=r"he_su: unknown key\(s\) 'form'"):
+        stage_settings("elasticity", {"cluster": {"he_su": {"primary": [4, 9], "form": "kernel"}}})
 
 
-def test_he_su_similarity_accumulates_relative_changes() -> None:
+def _he_su_loop(model: nn.Module, x: torch.Tensor, loss: str, lr: float, target: float = 1.0) -> dict[str, np.ndarray]:
+    """The slow obvious protocol: per primary sample deep-copy the fixed network, one SGD step on
+    (x_i, target) with torch's own loss, forward every sample, subtract."""
+    import torch.nn.functional as F
+
+    base = copy.deepcopy(model).double().eval()
+    if loss == "bce":
+        base = nn.Sequential(base, nn.Sigmoid())
+    with torch.no_grad():
+        f0 = base(x)[:, 0]
+    n = len(x)
+    change = torch.zeros(n, n, dtype=F64)
+    for i in range(n):
+        m = copy.deepcopy(base)
+        opt = torch.optim.SGD(m.parameters(), lr=lr, momentum=0, weight_decay=0)
+        out = m(x[i : i + 1])[:, 0]
+        t = torch.full_like(out, target)
+        (F.mse_loss(out, t) if loss == "mse" else F.binary_cross_entropy(out, t)).backward()
+        opt.step()
+        with torch.no_grad():
+            change[i] = m(x)[:, 0] - f0
+    dl = 2 * (f0 - target) if loss == "mse" else (f0 - target) / (f0 * (1 - f0))
+    d = change.diagonal()
+    return {"change": change.numpy(), "ripple": (change.abs() / d.abs()[:, None]).numpy(),
+            "kernel": (change / (-lr * dl)[:, None]).numpy(), "dloss": dl.numpy(), "output": f0.numpy()}  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["auto", "vmap"])
+@pytest.mark.parametrize("loss", ["mse", "bce"])
+@pytest.mark.parametrize("act", [nn.ReLU, nn.Tanh])
+def test_he_su_similarity_equals_the_explicit_reset_loop(act: type[nn.Module], loss: str, engine: str) -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 1)).double()
-    g = _gen(9)
-    xp, xa = torch.randn(6, 4, generator=g, dtype=F64), torch.randn(4, 4, generator=g, dtype=F64)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(6, 16), act(), nn.Linear(16, 16), act(), nn.Linear(16, 1)).double()
+    x = torch.randn(12, 2, 3, generator=_gen(4), dtype=F64)
     state = {k: v.clone() for k, v in model.state_dict().items()}
-    S = el.he_su_similarity(model, xp, xa, lr=0.05, seed=0)
-    assert S.shape == (6, 6) and np.allclose(np.diag(S), 1.0)  # each primary sample is updated once
+    model.train()
+    model[1].eval()  # mixed mode flags must come back as they were
+    flags = [m.training for m in model.modules()]
+    for lr, tol in ((1e-3, 1e-10), (1e-6, 1e-6)):  # 1e-6: the loop's own subtraction loses ~6 digits
+        got = el.he_su_similarity(model, x, loss=loss, lr=lr, engine=engine)
+        want = _he_su_loop(model, x, loss, lr)
+        for key in ("change", "ripple", "kernel"):
+            ref = want[key]
+            err = np.abs(getattr(got, key) - ref) / np.abs(ref).max(axis=1, keepdims=True)
+            assert err.max() <= tol, (key, lr, err.max())
+        np.testing.assert_allclose(got.dloss, want["dloss"], rtol=1e-12)
+        np.testing.assert_allclose(got.output, want["output"], rtol=1e-12)
+        np.testing.assert_array_equal(got.lr, lr)
+        np.testing.assert_array_equal(np.diag(got.ripple), 1.0)
     for k, v in model.state_dict().items():
-        assert torch.equal(v, state[k])  # trained a copy
-    assert np.array_equal(S, el.he_su_similarity(model, xp, xa, lr=0.05, seed=0))
+        assert torch.equal(v, state[k])  # the weights stay fixed
+    assert [m.training for m in model.modules()] == flags  # and so do the caller's mode flags
+
+
+@pytest.mark.parametrize("lr", [1e-6, 0.1])
+@pytest.mark.parametrize("wrap", [True, False], ids=["sequential-rank1", "module-vmap"])
+def test_he_su_similarity_of_a_linear_model_is_the_closed_form(lr: float, wrap: bool) -> None:
+    """f(x) = w.x + b and (f - y)^2: one step is exact, df_ij = -2 lr (f_i - y)(x_i.x_j + 1), so the
+    kernel form is x_i.x_j + 1 and the ripple |x_i.x_j + 1| / (|x_i|^2 + 1), for any lr.
+
+    The rank-1 engine (a Sequential) propagates the change itself: exact to 1e-10 at any lr. The
+    vmap engine subtracts f(w+) - f(w): relative error ~ 1e-16 |f| / |df|, ~1e-10 at lr 1e-6."""
+    torch.manual_seed(1)
+    lin = nn.Linear(5, 1).double()
+    model = nn.Sequential(lin) if wrap else lin
+    x = torch.randn(9, 5, generator=_gen(2), dtype=F64)
+    got = el.he_su_similarity(model, x, loss="mse", lr=lr)
+    tol = 1e-10 if wrap or lr > 1e-3 else 1e-8
+    gram = (x @ x.T + 1).numpy()
+    np.testing.assert_allclose(got.kernel, gram, rtol=tol)
+    np.testing.assert_allclose(got.ripple, np.abs(gram) / np.diag(gram)[:, None], rtol=tol)
+    with torch.no_grad():
+        f = lin(x)[:, 0].numpy()
+    np.testing.assert_allclose(got.change, -2 * lr * (f - 1)[:, None] * gram, rtol=tol)
+    np.testing.assert_allclose(got.dloss, 2 * (f - 1), rtol=1e-12)
+
+
+def test_he_su_similarity_needs_one_output_and_a_valid_loss() -> None:
+    x = torch.randn(3, 4, dtype=F64)
+    with pytest.raises(ValueError, match="one output"):
+        el.he_su_similarity(nn.Linear(4, 2).double(), x)
+    with pytest.raises(ValueError, match="loss"):
+        el.he_su_similarity(nn.Linear(4, 1).double(), x, loss="hinge")
+
+
+def test_he_su_train_fits_a_copy_reproducibly_without_the_global_rng() -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 1)).double()
+    g = _gen(3)
+    x = torch.cat([torch.randn(20, 4, generator=g, dtype=F64) + 1, torch.randn(20, 4, generator=g, dtype=F64) - 1])
+    y = torch.cat([torch.ones(20), torch.zeros(20)]).double()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    rng = torch.get_rng_state()
+    for loss in ("mse", "bce"):
+        net = el.he_su_output(model, loss)
+        with torch.no_grad():
+            before = float(el.he_su_loss(loss)(net(x)[:, 0], y)) / len(x)
+        a, last = el.he_su_train(model, x, y, loss=loss, lr=0.05, batch_size=8, epochs=30, seed=5)
+        b, _ = el.he_su_train(model, x, y, loss=loss, lr=0.05, batch_size=8, epochs=30, seed=5)
+        assert last < 0.5 * before and not a.training
+        assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert torch.equal(torch.get_rng_state(), rng)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, state[k])
 
 
 # --------------------------------------------------------------------------- package
@@ -599,7 +724,7 @@ def test_import_is_light_and_every_public_name_resolves() -> None:
     assert set(el.__all__) >= {
         "DEFAULT_DEN_EPS", "ElasticityParts", "local_elasticity", "local_elasticity_loop", "logits_module",
         "rank1_supported", "pair_summary", "affinity", "cluster_le", "cluster_baselines", "hungarian_accuracy",
-        "kernel_kmeans", "ClusterResult", "he_su_similarity",
+        "kernel_kmeans", "ClusterResult", "he_su_similarity", "he_su_train", "HeSuSimilarity",
     }  # fmt: skip
     with pytest.raises(AttributeError, match="no attribute"):
         el.no_such_name  # noqa: B018

@@ -149,8 +149,13 @@ def test_one_hidden_layer_equals_hyperplane_cut_oracle(identity):
         ("mlp", (1, 5, 5), {"depth": 2, "width": 12}, "linear"),
         ("cnn", (1, 8, 8), {"depth": 2, "width": 3, "bn": True}, "relu"),
         ("resnet18", (1, 8, 8), {"width_factor": 0.0625, "bn": True, "stem": "imagenet"}, "relu"),
+        ("convonly", (1, 6, 6), {"depth": 3, "width": 3, "bn": True}, "relu"),
+        ("convonly", (1, 6, 6), {"depth": 2, "width": 3}, "linear"),
+        ("preact_resnet18", (1, 8, 8), {"width_factor": 0.0625, "bn": True}, "relu"),
+        ("preact_resnet18", (1, 8, 8), {"width_factor": 0.0625}, "relu"),
     ],
-    ids=["mlp-bn", "mlp-linear-sites", "cnn-bn-maxpool", "resnet18-skips"],
+    ids=["mlp-bn", "mlp-linear-sites", "cnn-bn-maxpool", "resnet18-skips", "convonly-bn-gap", "convonly-linear-sites",
+         "preact-resnet18-bn", "preact-resnet18-no-bn"],
 )
 def test_batched_lc_equals_naive_vertex_loop(name, shape, cfg, sites):
     model = _model(name, shape, **cfg)
@@ -163,7 +168,7 @@ def test_batched_lc_equals_naive_vertex_loop(name, shape, cfg, sites):
     np.testing.assert_array_equal(got.values, want)
     assert want.sum() > 0
     if sites == "linear":  # the logits are counted too
-        assert got["layer"].values[-1] == "out" and got.sizes["layer"] == 3
+        assert got["layer"].values[-1] == {"mlp": "out", "convonly": "fc"}[name] and got.sizes["layer"] == cfg["depth"] + 1
 
 
 def test_include_center_and_per_point_match_the_naive_loop():
@@ -205,6 +210,55 @@ def test_chunk_size_and_memory_budget_do_not_change_the_result():
     ref = local_complexity(model, x, 0.4, n_directions=6, seed=0).values
     for kw in ({"max_batch": 1}, {"max_batch": 13}, {"max_batch": 10_000}, {"mem_budget_bytes": 1}):
         np.testing.assert_array_equal(local_complexity(model, x, 0.4, n_directions=6, seed=0, **kw).values, ref)
+
+
+@pytest.mark.parametrize(
+    "name, shape, cfg, sites, center",
+    [
+        ("mlp", (1, 5, 5), {"depth": 3, "width": 16}, "relu", False),
+        ("mlp", (1, 5, 5), {"depth": 2, "width": 16, "bn": True}, "relu", True),
+        ("mlp", (1, 5, 5), {"depth": 2, "width": 16}, "linear", True),
+        ("cnn", (1, 8, 8), {"depth": 2, "width": 3, "bn": True}, "relu", False),
+        ("convonly", (1, 6, 6), {"depth": 2, "width": 3}, "linear", False),
+    ],
+    ids=["mlp", "mlp-bn-center", "mlp-linear-sites-center", "cnn-conv-first", "convonly-linear-sites"],
+)
+def test_split_first_layer_equals_the_forward_of_the_vertices(name, shape, cfg, sites, center):
+    """(W x + b) ± W (r v) for the first affine layer, then the rest of the network, gives the counts
+    of forwarding the materialised vertices (float64: rounding differences stay far from 0), and
+    the first layer itself never sees the N·2P vertices."""
+    model = _model(name, shape, **cfg)
+    x = torch.rand(17, *shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    v = orthonormal_directions(shape, 5, seed=1)
+    kw = {"directions": v, "count_sites": sites, "include_center": center, "max_batch": 33}
+    calls: list[int] = []
+    first = next(m for m in model if isinstance(m, (nn.Linear, nn.Conv2d)))
+    h = first.register_forward_hook(lambda _m, inp, _out: calls.append(len(inp[0])))
+    try:
+        split = local_complexity(model, x, [0.05, 0.5], **kw)
+        assert calls == [1]  # one example finds the sites; the first layer is then computed functionally
+        calls.clear()
+        vertices = local_complexity(model, x, [0.05, 0.5], split_first_layer=False, **kw)
+        assert calls[0] == 1 and sum(calls[1:]) == 2 * 17 * (10 + int(center))  # 2 radii, 17 points
+    finally:
+        h.remove()
+    np.testing.assert_array_equal(split.values, vertices.values)
+    assert split.values.sum() > 0 and list(split["layer"].values) == list(vertices["layer"].values)
+
+
+def test_split_first_layer_is_skipped_where_it_does_not_apply():
+    """Per-point directions and non-sequential models take the vertex forward."""
+    from gendyn.lc.complexity import _leading_affine
+
+    assert _leading_affine(_model("mlp", (1, 5, 5), depth=2, width=4)) == 1
+    assert _leading_affine(_model("convonly", (1, 6, 6), depth=2, width=3)) == 0
+    assert _leading_affine(_model("preact_resnet18", (1, 8, 8), width_factor=0.0625)) is None
+    assert _leading_affine(nn.Sequential(nn.ReLU(), nn.Linear(3, 3))) is None
+    model = _model("mlp", (6,), depth=2, width=10)
+    x = torch.rand(5, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    a = local_complexity(model, x, 0.3, n_directions=3, seed=4, per_point=True)
+    b = local_complexity(model, x, 0.3, n_directions=3, seed=4, per_point=True, split_first_layer=False)
+    np.testing.assert_array_equal(a.values, b.values)
 
 
 def test_same_seed_same_result_and_global_rng_untouched():
@@ -339,8 +393,10 @@ def test_decision_boundary_of_an_affine_classifier_is_its_line():
     [
         ("cnn", (1, 8, 8), {"depth": 2, "width": 3, "bn": True}),
         ("resnet18", (1, 8, 8), {"width_factor": 0.0625, "bn": True, "stem": "imagenet"}),
+        ("convonly", (1, 6, 6), {"depth": 2, "width": 2, "bn": True}),
+        ("preact_resnet18", (1, 4, 4), {"width_factor": 0.03125, "bn": True}),
     ],
-    ids=["cnn-maxpool", "resnet18-skips-maxpool"],
+    ids=["cnn-maxpool", "resnet18-skips-maxpool", "convonly-gap", "preact-resnet18-skips"],
 )
 def test_exact_regions_agree_with_raster_patterns(name, shape, cfg):
     """Every grid point's activation pattern (ReLU signs + max-pool argmaxes) is the pattern of

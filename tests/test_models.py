@@ -16,6 +16,8 @@ from gendyn.models import (
     VGG,
     AlexNet,
     BasicBlock,
+    PreActBlock,
+    PreActResNet,
     ResNet,
     build_model,
     count_parameters,
@@ -47,6 +49,10 @@ CASES: list[tuple[dict[str, Any], tuple[int, int, int], int, int]] = [
         17,
     ),
     ({"name": "resnet110", "width_factor": 0.25}, (3, 32, 32), 10, 109),
+    ({"name": "convonly", "depth": 3, "width": 8}, (3, 32, 32), 10, 3),
+    ({"name": "convonly", "depth": 2, "width": 4, "bn": True}, (1, 8, 8), 10, 2),
+    ({"name": "preact_resnet18", "width_factor": 0.125}, (3, 32, 32), 10, 16),
+    ({"name": "preact_resnet18", "width_factor": 0.125, "bn": True}, (1, 28, 28), 10, 16),
 ]
 IDS = [
     f"{c['name']}-{'x'.join(map(str, s))}-{i}" for i, (c, s, _, _) in enumerate(CASES)
@@ -223,6 +229,8 @@ def test_float64() -> None:
         ({"name": "vgg19", "width_factor": 0.0625}, (3, 32, 32)),
         ({"name": "resnet18", "width_factor": 0.0625}, (3, 8, 8)),
         ({"name": "resnet110", "width_factor": 0.25}, (3, 8, 8)),
+        ({"name": "convonly", "width": 4}, (1, 8, 8)),
+        ({"name": "preact_resnet18", "width_factor": 0.0625}, (3, 8, 8)),
     ],
     ids=lambda v: v["name"] if isinstance(v, dict) else "x".join(map(str, v)),
 )
@@ -253,6 +261,10 @@ def test_bn_flags() -> None:
     assert n_bn({"name": "vgg19", "width_factor": 0.0625, "bn": True}) == 16
     assert n_bn({"name": "resnet18", "width_factor": 0.0625}) == 0
     assert n_bn({"name": "resnet18", "width_factor": 0.0625, "bn": True}) == 1 + 16 + 3
+    assert n_bn({"name": "convonly", "depth": 3, "width": 4}) == 0
+    assert n_bn({"name": "convonly", "depth": 3, "width": 4, "bn": True}) == 3
+    assert n_bn({"name": "preact_resnet18", "width_factor": 0.0625}) == 0
+    assert n_bn({"name": "preact_resnet18", "width_factor": 0.0625, "bn": True}) == 16
     # resnet110 has BN only with bn: true (the schema default false, as in every run
     # config); without it the convs carry biases
     assert n_bn({"name": "resnet110", "width_factor": 0.25, "bn": True}, (3, 8, 8)) == 1 + 108 + 2
@@ -306,6 +318,7 @@ CONFIG_ERRORS = [
     ({"name": "resnet18", "width_factor": 0}, "model.width_factor", "0"),
     ({"name": "resnet18", "width_factor": float("inf")}, "model.width_factor", "finite"),
     ({"name": "mlp", "softmax_head": 1}, "model.softmax_head", "1"),
+    ({"name": "preact_resnet18", "stem": "imagenet"}, "model.stem", "preact_resnet18"),
 ]
 
 
@@ -396,6 +409,136 @@ def test_seeding_is_left_to_the_caller() -> None:
     assert not all(
         torch.equal(pa, pc) for pa, pc in zip(a.parameters(), c.parameters())
     )
+
+
+# ----------------------------------------------------------------------------
+# paper 001's CNN (convonly) and pre-activation ResNet-18 (preact_resnet18)
+# ----------------------------------------------------------------------------
+def _convonly_params(c: int, w: int, depth: int, k: int, bn: bool) -> int:
+    """By hand: conv1 c*9*w + w, each further conv w*9*w + w, BN 2w per layer, fc w*k + k."""
+    convs = (c * 9 * w + w) + (depth - 1) * (w * 9 * w + w)
+    return convs + (2 * w * depth if bn else 0) + (w * k + k)
+
+
+def _preact18_params(c: int, k: int, n_classes: int, bn: bool) -> int:
+    """By hand: stem c*9*k; per stage s (planes p = k 2^s, input q) two blocks of two 3x3 convs,
+    a 1x1 shortcut q*p in the first block of stages 2-4, BN 2 * (in + out) channels per block; no
+    conv biases; linear 8k*n + n."""
+    total = c * 9 * k
+    q = k
+    for s in range(4):
+        p = k * 2**s
+        total += (q * 9 * p + p * 9 * p) + (p * 9 * p + p * 9 * p)  # block 1 and block 2
+        if q != p:
+            total += q * p
+        if bn:
+            total += 2 * (q + p) + 2 * (p + p)
+        q = p
+    return total + 8 * k * n_classes + n_classes
+
+
+@pytest.mark.parametrize("bn", [False, True])
+@pytest.mark.parametrize(("shape", "depth", "width"), [((3, 32, 32), 5, 32), ((3, 32, 32), 3, 32), ((1, 28, 28), 7, 16)])
+def test_convonly_is_convolutions_gap_and_one_linear(shape: tuple[int, int, int], depth: int, width: int, bn: bool) -> None:
+    model = build_model({"name": "convonly", "depth": depth, "width": width, "bn": bn}, shape, 10)
+    assert count_parameters(model) == _convonly_params(shape[0], width, depth, 10, bn)
+    if (shape, depth, width) == ((3, 32, 32), 5, 32):  # paper 001 Fig. 7: depth 5, width 32
+        assert count_parameters(model) == (38_538 if bn else 38_218)
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == depth
+    assert all(m.kernel_size == (3, 3) and m.stride == (1, 1) and m.padding == (1, 1) for m in convs)
+    assert not any(isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)) for m in model.modules())
+    assert [type(m) for m in model.modules() if isinstance(m, nn.Linear)] == [nn.Linear]
+    names = [n for n, _ in model.named_children()]
+    want: list[str] = []
+    for i in range(1, depth + 1):  # BN after each conv, before its ReLU
+        want += [f"conv{i}"] + ([f"bn{i}"] if bn else []) + [f"relu{i}"]
+    assert names == want + ["gap", "flatten", "fc"]
+    # every ReLU sees the full-resolution map; the head is the global average of the last one
+    seen: list[tuple[int, ...]] = []
+    hooks = [m.register_forward_pre_hook(lambda _m, inp: seen.append(tuple(inp[0].shape))) for _, m in relu_sites(model)]
+    x = torch.randn(2, *shape)
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+        for h in hooks:
+            h.remove()
+        feats = model[: len(want)](x)
+    assert seen == [(2, width, shape[1], shape[2])] * depth
+    torch.testing.assert_close(out, model.fc(feats.mean(dim=(2, 3))))
+
+
+def test_cnn_is_unchanged_by_the_new_models() -> None:
+    """Existing ``cnn`` runs must not change: same layout and the same weights for a seed."""
+    model = _build({"name": "cnn", "depth": 2, "width": 8}, (3, 32, 32), 10, seed=5)
+    assert [n for n, _ in model.named_children()] == ["conv1", "relu1", "pool1", "conv2", "relu2", "pool2", "flatten", "fc"]
+    assert count_parameters(model) == (3 * 9 * 8 + 8) + (8 * 9 * 8 + 8) + (8 * 8 * 8 * 10 + 10)
+    torch.manual_seed(5)
+    ref = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1), nn.ReLU(),
+                        nn.MaxPool2d(2), nn.Flatten(), nn.Linear(512, 10))  # fmt: skip
+    for a, b in zip(model.parameters(), ref.parameters()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("bn", [False, True])
+@pytest.mark.parametrize("width_factor", [0.25, 1.0])
+def test_preact_resnet18_parameter_counts(width_factor: float, bn: bool) -> None:
+    k = round(64 * width_factor)
+    with torch.device("meta"):
+        model = build_model({"name": "preact_resnet18", "width_factor": width_factor, "bn": bn}, (3, 32, 32), 10)
+    assert count_parameters(model) == _preact18_params(3, k, 10, bn)
+    # k = 16 (paper 001's runs): 699,066 without BN, 700,762 with; k = 64 with BN: 11,171,146,
+    # the usual PreActResNet18 of kuangliu/pytorch-cifar
+    assert count_parameters(model) == {(16, False): 699_066, (16, True): 700_762,
+                                       (64, False): 11_164_362, (64, True): 11_171_146}[k, bn]  # fmt: skip
+    assert not any(m.bias is not None for m in model.modules() if isinstance(m, nn.Conv2d))
+
+
+@pytest.mark.parametrize("bn", [False, True])
+def test_preact_resnet18_is_pre_activation(bn: bool) -> None:
+    torch.manual_seed(0)
+    model = build_model({"name": "preact_resnet18", "width_factor": 0.125, "bn": bn}, (3, 32, 32), 10)
+    assert isinstance(model, PreActResNet)
+    k = 8
+    assert model.conv1.kernel_size == (3, 3) and model.conv1.stride == (1, 1) and model.conv1.out_channels == k
+    blocks = [b for i in range(1, 5) for b in getattr(model, f"layer{i}")]
+    assert len(blocks) == 8 and all(isinstance(b, PreActBlock) for b in blocks)
+    assert [b.conv2.out_channels for b in blocks] == [k, k, 2 * k, 2 * k, 4 * k, 4 * k, 8 * k, 8 * k]
+    assert [b.shortcut is not None for b in blocks] == [False, False, True, False, True, False, True, False]
+    assert [b.conv1.stride for b in blocks] == [(1, 1), (1, 1), (2, 2), (1, 1), (2, 2), (1, 1), (2, 2), (1, 1)]
+    norm = nn.BatchNorm2d if bn else nn.Identity
+    assert all(isinstance(b.bn1, norm) and isinstance(b.bn2, norm) for b in blocks)
+    if bn:
+        assert blocks[0].bn1.num_features == k and blocks[2].bn1.num_features == k and blocks[2].bn2.num_features == 2 * k
+    sites = [n for n, _ in relu_sites(model)]
+    assert sites == [f"layer{i}.{j}.relu{r}" for i in range(1, 5) for j in range(2) for r in (1, 2)]
+    if bn:  # non-trivial statistics, so BN placement matters
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+    model.eval()
+    # functional re-computation from the module's weights: each ReLU acts on BN(block input) and
+    # on BN(conv1(.)); the residual sum is not rectified; stem conv has no BN/ReLU after it
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [m.register_forward_pre_hook(lambda _m, inp, n=n: seen.__setitem__(n, inp[0])) for n, m in relu_sites(model)]
+    x = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        out = model(x)
+        for h in hooks:
+            h.remove()
+        h = torch.nn.functional.conv2d(x, model.conv1.weight, padding=1)
+        for i, b in enumerate(blocks):
+            name = f"layer{i // 2 + 1}.{i % 2}"
+            z1 = b.bn1(h)
+            torch.testing.assert_close(seen[f"{name}.relu1"], z1)
+            a = torch.relu(z1)
+            sc = h if b.shortcut is None else torch.nn.functional.conv2d(a, b.shortcut[0].weight, stride=b.conv1.stride)
+            z2 = b.bn2(torch.nn.functional.conv2d(a, b.conv1.weight, stride=b.conv1.stride, padding=1))
+            torch.testing.assert_close(seen[f"{name}.relu2"], z2)
+            h = torch.nn.functional.conv2d(torch.relu(z2), b.conv2.weight, padding=1) + sc
+        assert h.shape == (3, 8 * k, 4, 4) and (h < 0).any()  # no ReLU after the last sum
+        torch.testing.assert_close(out, torch.nn.functional.linear(h.mean(dim=(2, 3)), model.linear.weight, model.linear.bias))
 
 
 # ----------------------------------------------------------------------------

@@ -221,6 +221,11 @@ def _check_model_rules(model: Mapping[str, Any], where: str, head: str) -> None:
         raise ConfigError(
             f"{head}{where}.bn: true is not available for {name} (it has no batch-norm option); set {where}.bn: false"
         )
+    if name == "preact_resnet18" and model.get("stem") == "imagenet":
+        raise ConfigError(
+            f"{head}{where}.stem: 'imagenet' is not available for preact_resnet18 (paper 001's code has the CIFAR "
+            f"stem only); set {where}.stem: cifar or auto"
+        )
 
 
 #: Cross-key rules per schema definition, run by :func:`_check_semantics` (whole runs) and

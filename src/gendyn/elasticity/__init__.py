@@ -11,7 +11,9 @@ Public names (imported lazily, so ``import gendyn.elasticity`` stays light):
 * clustering (:mod:`gendyn.elasticity.clustering`) — :func:`affinity`, :func:`cluster_le`,
   :func:`cluster_baselines`, :func:`hungarian_accuracy`, :func:`kernel_kmeans`,
   :class:`ClusterResult`;
-* He & Su's protocol (:mod:`gendyn.elasticity.he_su`) — :func:`he_su_similarity`;
+* He & Su's protocol (:mod:`gendyn.elasticity.he_su`) — :func:`he_su_similarity` (ripple and
+  kernel forms at fixed weights), :func:`he_su_train`, :func:`he_su_output`, :func:`he_su_loss`,
+  :class:`HeSuSimilarity`;
 * stages (:mod:`gendyn.elasticity.stage`): run files → analysis datasets;
 * figures (:mod:`gendyn.elasticity.figures`); CLI (:mod:`gendyn.elasticity.cli`); registry
   entry (:mod:`gendyn.elasticity.spec`).
@@ -27,7 +29,7 @@ _MODULES = {
     "rank1": ("rank1_supported", "_Rank1MLP", "_rank1_ops"),
     "summary": ("pair_summary",),
     "clustering": ("affinity", "cluster_le", "cluster_baselines", "hungarian_accuracy", "kernel_kmeans", "ClusterResult"),
-    "he_su": ("he_su_similarity",),
+    "he_su": ("he_su_similarity", "he_su_train", "he_su_output", "he_su_loss", "HeSuSimilarity"),
     "relu_chain": ("_ReluChain",),
 }
 

@@ -5,7 +5,7 @@
     gendyn elasticity histograms OUT.nc (--run-dir RUN_DIR | --pretrained JSON)
         paper Fig. 5: LE between a few classes at a run's final or at pretrained weights
     gendyn elasticity he-su OUT.nc --experiment JSON
-        He & Su's unsupervised clustering protocol (as read by the spec)
+        He & Su's (2020) clustering protocol: ripple and kernel similarities of a binary model
 
 Options of every stage: see :mod:`gendyn.cliutil` (``--settings`` is ``analyses.elasticity``
 as JSON, ``--set KEY=VALUE`` overrides one key, ``--threads``, ``--mem-budget-mb``,
@@ -55,6 +55,6 @@ def register(subparsers: Any) -> None:
     src.add_argument("--run-dir", default=None, help="use this run's final checkpoint (run directory or its run.h5)")
     src.add_argument("--pretrained", default=None, help="JSON {experiment, data, model, pretrained: {weights, ...}}")
 
-    e = add_stage(sub, "he-su", "He & Su's unsupervised LE clustering protocol",
+    e = add_stage(sub, "he-su", "He & Su's (2020) LE clustering protocol (ripple and kernel forms)",
                   stage="gendyn.elasticity.stage:he_su", inputs=(), keywords=_he_su_inputs, **_COMMON)  # fmt: skip
     e.add_argument("--experiment", required=True, help="JSON {data, model} of the experiment")

@@ -36,7 +36,7 @@ DEFAULT_DEN_EPS: dict[torch.dtype, float] = {torch.float64: 1e-30, torch.float32
 
 LossName = Literal["ce", "cross_entropy", "mse"]
 Form = Literal["exact", "kernel"]
-Reduce = Literal["l2", "label"]
+Reduce = Literal["l2", "label", "signed"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +50,10 @@ class ElasticityParts:
         update image itself.
     num : (N, M) tensor
         ``||z(x'_m, w+_n) - z(x'_m, w)||`` (``reduce="label"``: ``|.|`` of the update label's
-        logit); for ``form="kernel"`` its first-order value ``lr ||J(x'_m) g_n||``.
+        logit; ``reduce="signed"``: the signed change of the one output); for ``form="kernel"``
+        its first-order value ``lr ||J(x'_m) g_n||``.
     den : (N,) tensor
-        The same at the update sample itself.
+        The same at the update sample itself (signed for ``reduce="signed"``).
     rel_change : (N,) tensor
         ``||z(x_n, w+_n) - z(x_n, w)|| / ||z(x_n, w)||``: how far above rounding the change is.
     lr : (N,) tensor
@@ -152,9 +153,14 @@ def _same_pairs(x_update: Tensor, x_probe: Tensor) -> Tensor:
 
 
 def _reduce(dz: Tensor, y: Tensor, reduce: str) -> Tensor:
-    """``dz`` (C, M, K) -> (C, M) by the L2 norm over K or |dz| at the update label y (C,)."""
+    """``dz`` (C, M, K) -> (C, M) by the L2 norm over K, |dz| at the update label y (C,), or the
+    signed change of a one-output model (``"signed"``, K = 1)."""
     if reduce == "l2":
         return torch.linalg.vector_norm(dz, dim=-1)
+    if reduce == "signed":
+        if dz.shape[-1] != 1:
+            raise ValueError(f"reduce='signed' needs a model with one output; it has {dz.shape[-1]}")
+        return dz[..., 0]
     idx = y.to(dz.device).long().view(-1, 1, 1).expand(-1, dz.shape[1], 1)
     return dz.gather(-1, idx).squeeze(-1).abs()
 

@@ -116,8 +116,11 @@ def local_elasticity(
         ``exact``: the paper's LE. ``kernel``: the first-order (NTK) approximation
         ``||Theta(x', x) r|| / ||Theta(x, x) r||`` — an approximation, labelled as such in
         every output.
-    reduce : {"l2", "label"}
-        L2 norm over all K logits (paper) or ``|dz_y|`` at the update label y.
+    reduce : {"l2", "label", "signed"}
+        L2 norm over all K logits (paper), ``|dz_y|`` at the update label y, or the signed
+        change ``dz`` of a one-output model (K = 1; He & Su's forms,
+        :func:`gendyn.elasticity.he_su.he_su_similarity`): then ``num``, ``den`` and ``le`` are
+        signed and ``den_eps`` applies to ``|den|``.
     chunk : int, optional
         Update samples per batch (vmap engine, kernel form, and the rank-1 engine's
         denominators; the rank-1 engine takes the probes one update at a time); default
@@ -170,8 +173,8 @@ def local_elasticity(
     """
     if form not in ("exact", "kernel"):
         raise ValueError(f"form: {form!r} is not allowed; choose 'exact' or 'kernel'")
-    if reduce not in ("l2", "label"):
-        raise ValueError(f"reduce: {reduce!r} is not allowed; choose 'l2' or 'label'")
+    if reduce not in ("l2", "label", "signed"):
+        raise ValueError(f"reduce: {reduce!r} is not allowed; choose 'l2', 'label' or 'signed'")
     if engine not in ("auto", "vmap", "rank1"):
         raise ValueError(f"engine: {engine!r} is not allowed; choose 'auto', 'vmap' or 'rank1'")
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
@@ -216,7 +219,7 @@ def local_elasticity(
             if retry is not None:
                 factor, tries = retry
                 for _ in range(int(tries)):
-                    bad = torch.nonzero(den < eps).squeeze(1)
+                    bad = torch.nonzero(den.abs() < eps).squeeze(1)
                     if not bad.numel():
                         break
                     lr_rows[bad] *= factor
@@ -233,11 +236,11 @@ def local_elasticity(
     if same.any():
         rows, cols = same.nonzero(as_tuple=True)
         num[rows, cols] = den[rows]
-    ok = den >= eps
+    ok = den.abs() >= eps
     le = torch.where(ok[:, None], num / torch.where(ok, den, torch.ones_like(den))[:, None], torch.full_like(num, float("nan")))
     if same.any():
         le[same & ok[:, None]] = 1.0
-    rel = den / torch.linalg.vector_norm(zn.cpu(), dim=-1).clamp_min(torch.finfo(cdtype).tiny)
+    rel = den.abs() / torch.linalg.vector_norm(zn.cpu(), dim=-1).clamp_min(torch.finfo(cdtype).tiny)
     n_bad = int((~ok).sum())
     if n_bad:
         logger.info("LE: %d of %d update samples have a vanishing step (den < %g): their rows are NaN", n_bad, N, eps)

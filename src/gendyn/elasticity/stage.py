@@ -9,8 +9,8 @@ caller's job (:func:`gendyn.store.write_netcdf`). The layout of the outputs is d
                  → ``analysis/elasticity/{run}.nc``
     histograms   paper Fig. 5: LE between a few classes at a run's final weights or at given
                  (pretrained) weights → ``analysis/elasticity/histograms/{run}.nc``
-    he_su        He & Su's unsupervised clustering protocol (as read by the spec)
-                 → ``analysis/elasticity/he_su.nc``
+    he_su        He & Su's (2020) clustering protocol: ripple and kernel similarities at the
+                 weights of a binary one-output model → ``analysis/elasticity/he_su.nc``
 """
 
 from __future__ import annotations
@@ -443,7 +443,16 @@ def he_su(
     job: AnalysisJob | None = None,
     data_root: Path | str | None = None,
 ) -> xr.Dataset:
-    """He & Su's unsupervised LE clustering of two or more primary classes (``cluster.he_su``).
+    """He & Su's (2020) LE clustering of two or more primary classes (``cluster.he_su``).
+
+    ``n_per_class`` seeded training images of each primary class and ``n_auxiliary`` of the
+    auxiliary classes; a one-output copy of the experiment's model (seeded initialisation) is
+    trained on primary (target 1) vs auxiliary (target 0) images (``theta: trained``;
+    :func:`gendyn.elasticity.he_su.he_su_train`), then at these fixed weights
+    :func:`gendyn.elasticity.he_su.he_su_similarity` gives the ripple and kernel matrices of the
+    primary images (float64). The ripple matrix is clustered with ``cluster.method`` on
+    ``(S + S^T) / 2`` (:func:`~gendyn.elasticity.clustering.cluster_le`), the kernel matrix by
+    kernel K-means on ``(K + K^T) / 2`` (their ``kernel_clustering``).
 
     Parameters
     ----------
@@ -452,26 +461,29 @@ def he_su(
         ``{"data", "model"}`` of the experiment (its ``data.classes`` is ignored: the protocol
         picks its own primary and auxiliary classes).
     job : AnalysisJob, optional
-        Unused beyond the threads :func:`gendyn.parallel.analysis_job` sets (accepted for the
-        common stage signature).
+        Its ``mem_budget_bytes`` sizes the engine's batches.
     data_root : path, optional
         Root of on-disk datasets when the data config has none.
 
     Returns
     -------
-    Dataset with ``similarity`` (image_i, image_j) S, ``cluster_accuracy``, ``cluster_ari``
-    (scalars) of clustering ``abs(S)``, and the K-means baselines (baseline).
+    Dataset with ``ripple``, ``kernel``, ``change`` (image_i, image_j; row = updated image),
+    ``lr_used``, ``dloss``, ``output`` (image_i), ``cluster_accuracy``, ``cluster_ari`` (form:
+    ripple, kernel), ``train_loss`` (scalar; NaN for ``theta: init``) and the K-means baselines
+    (baseline).
     """
     import torch
     import xarray as xr
+    from sklearn.metrics import adjusted_rand_score
 
-    from gendyn.elasticity.clustering import cluster_baselines, cluster_le
-    from gendyn.elasticity.he_su import he_su_similarity
+    from gendyn.elasticity.clustering import cluster_baselines, cluster_le, hungarian_accuracy, kernel_kmeans
+    from gendyn.elasticity.he_su import he_su_similarity, he_su_train
     from gendyn.models import build_model
 
     hs = settings["cluster"]["he_su"] if settings.get("cluster") else None
     if hs is None:
         raise ValueError("analyses.elasticity.cluster.he_su: not set")
+    job = job or AnalysisJob.create()
     data = _load_data({k: v for k, v in experiment["data"].items() if k != "classes"}, data_root)
     labels = data.train.labels.numpy()
     rng = np.random.default_rng(np.random.SeedSequence([int(hs["seed"]), 4242]))
@@ -483,18 +495,52 @@ def he_su(
     idx = np.concatenate(prim)
     xp, yp = data.train.get(idx)
     xa, _ = data.train.get(aux)
-    with torch.random.fork_rng(devices=[]):  # the protocol's fresh model, without touching the caller's RNG
+    with torch.random.fork_rng(devices=[]):  # the protocol's own model, without touching the caller's RNG
         torch.manual_seed(int(hs["seed"]))
-        model = build_model(experiment["model"], data.input_shape, 1)
-    S = he_su_similarity(model, xp, xa, lr=hs["lr"], seed=hs["seed"], dtype=torch.float64)
+        model = build_model({**experiment["model"], "dtype": "float64"}, data.input_shape, 1)
+    train_loss = float("nan")
+    if hs["theta"] == "trained":
+        tr = hs["train"]
+        x_bin = torch.cat([xp, xa]).to(torch.float64)
+        t_bin = torch.cat([torch.ones(len(xp)), torch.zeros(len(xa))]).to(torch.float64)
+        model, train_loss = he_su_train(model, x_bin, t_bin, loss=hs["loss"], lr=tr["lr"], batch_size=tr["batch_size"],
+                                        epochs=tr["epochs"], seed=int(hs["seed"]))  # fmt: skip
+        logger.info("He & Su: binary model trained %d epochs on %d primary + %d auxiliary images, final loss %.4g",
+                    tr["epochs"], len(xp), len(xa), train_loss)  # fmt: skip
+    sim = he_su_similarity(model, xp, loss=hs["loss"], lr=hs["lr"], dtype=torch.float64, mem_budget_bytes=job.mem_budget_bytes)
     c = settings["cluster"]
-    res = cluster_le(np.abs(S), yp.numpy(), method=c["method"], seed=c["seed"])
-    base = cluster_baselines(xp.double().numpy(), yp.numpy(), seed=c["seed"], pca_dims=c["pca_dims"])
-    return xr.Dataset(
-        {"similarity": (("image_i", "image_j"), S), "cluster_accuracy": ((), res.accuracy), "cluster_ari": ((), res.ari),
+    y = yp.numpy()
+    res_ripple = cluster_le(sim.ripple, y, method=c["method"], seed=c["seed"])
+    k_sym = np.nan_to_num((sim.kernel + sim.kernel.T) / 2.0, nan=0.0, posinf=0.0, neginf=0.0)
+    pred_k = kernel_kmeans(k_sym, np.unique(y).size, seed=c["seed"])
+    acc = [res_ripple.accuracy, hungarian_accuracy(y, pred_k)]
+    ari = [res_ripple.ari, float(adjusted_rand_score(y, pred_k))]
+    base = cluster_baselines(xp.double().numpy(), y, seed=c["seed"], pca_dims=c["pca_dims"])
+    pair = ("image_i", "image_j")
+    ds = xr.Dataset(
+        {"ripple": (pair, sim.ripple), "kernel": (pair, sim.kernel), "change": (pair, sim.change),
+         "lr_used": (("image_i",), sim.lr), "dloss": (("image_i",), sim.dloss), "output": (("image_i",), sim.output),
+         "cluster_accuracy": (("form",), acc), "cluster_ari": (("form",), ari), "train_loss": ((), train_loss),
          **_baseline_vars(base)},
-        coords={"image_i": np.arange(len(idx)), "image_j": np.arange(len(idx)), "label": ("image_i", yp.numpy()),
-                "baseline": list(base)},
-        attrs={"protocol": "he_su (as read by the spec; not verified against He & Su's code)", "primary": list(hs["primary"]),
-               "auxiliary": list(aux_classes), "lr": float(hs["lr"]), "seed": int(hs["seed"]), "method": c["method"]},
+        coords={"image_i": np.arange(len(idx)), "image_j": np.arange(len(idx)), "label": ("image_i", y),
+                "index": ("image_i", idx), "form": ["ripple", "kernel"], "baseline": list(base)},
+        attrs={"protocol": "He & Su (2020), local-elasticity based clustering: binary one-output model, one SGD step per "
+                           "primary sample from fixed weights (checked against their released code)",
+               "definition": "ripple_ij = |f(x_j, w+_i) - f(x_j, w)| / |f(x_i, w+_i) - f(x_i, w)|; kernel_ij = (f(x_j, w+_i) - "
+                             "f(x_j, w)) / (-lr l'(f(x_i, w), 1)); w+_i = w - lr grad loss(f(x_i, w), 1)",
+               "primary": list(hs["primary"]), "auxiliary": list(aux_classes), "n_auxiliary": int(len(aux)),
+               "lr": float(hs["lr"]), "loss": hs["loss"], "theta": hs["theta"], "seed": int(hs["seed"]),
+               "method": c["method"], "kernel_method": "kernel_kmeans", "settings": json.dumps(dict(hs), sort_keys=True)},
     )  # fmt: skip
+    _describe(ds)
+    for k, v in {
+        "ripple": "He & Su relative similarity |df_ij| / |df_ii| (row i: the updated image)",
+        "kernel": "He & Su kernelized similarity df_ij / (-lr l'_i), signed (first order: <grad f(x_i), grad f(x_j)>)",
+        "change": "f(x_j, w+_i) - f(x_j, w): change of the output on image j after the step on image i",
+        "lr_used": "step size of row i (lr unless the retry rule enlarged it)",
+        "dloss": "l'_i = d loss / d f at (f(x_i, w), 1)", "output": "f(x_i, w) at the fixed weights",
+        "cluster_accuracy": "Hungarian-matched accuracy: ripple clustered by cluster.method, kernel by kernel K-means",
+        "cluster_ari": "adjusted Rand index of the same clusterings", "train_loss": "last-epoch loss of the binary model",
+    }.items():
+        ds[k].attrs["description"] = v
+    return ds

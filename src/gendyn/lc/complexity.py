@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 import xarray as xr
 from torch import nn
 
@@ -169,6 +170,36 @@ def _chunk_points(n_vertices: int, per_vertex_bytes: int, max_batch: int, mem_bu
     return n
 
 
+_AFFINE_TYPES: tuple[type[nn.Module], ...] = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def _leading_affine(model: nn.Module) -> int | None:
+    """Index of the first affine layer of a plain ``nn.Sequential`` whose earlier modules are only
+    ``Identity`` / ``Flatten(1, -1)`` (the input reaches it unchanged but for a reshape), else None."""
+    if not isinstance(model, nn.Sequential) or type(model).forward is not nn.Sequential.forward:
+        return None
+    for i, m in enumerate(model):
+        if isinstance(m, _AFFINE_TYPES):
+            return i
+        if isinstance(m, nn.Identity) or (isinstance(m, nn.Flatten) and m.start_dim == 1 and m.end_dim == -1):
+            continue
+        return None
+    return None
+
+
+def _affine_prefix(model: nn.Sequential, k: int, h: torch.Tensor, bias: bool) -> torch.Tensor:
+    """Modules ``0..k`` of ``model`` applied functionally (no hooks fire); the affine layer ``k``
+    without its bias when ``bias`` is False (its linear part)."""
+    for m in list(model)[:k]:
+        if isinstance(m, nn.Flatten):
+            h = h.flatten(1)
+    aff = model[k]
+    b = aff.bias if bias else None
+    if isinstance(aff, nn.Linear):
+        return F.linear(h, aff.weight, b)
+    return aff._conv_forward(h, aff.weight, b)  # type: ignore[operator]
+
+
 def local_complexity(
     model: nn.Module,
     x: torch.Tensor,
@@ -183,6 +214,7 @@ def local_complexity(
     max_batch: int = 10_000,
     mem_budget_bytes: int | None = None,
     device: str | torch.device | None = None,
+    split_first_layer: bool = True,
 ) -> xr.DataArray:
     """Local complexity: per layer, the number of units whose boundary cuts the neighbourhood.
 
@@ -224,6 +256,12 @@ def local_complexity(
         Also bound a chunk by this estimate of its memory (inputs + activations).
     device : str or torch.device, optional
         Where to compute; default the model's device. A model on another device is copied.
+    split_first_layer : bool
+        For an ``nn.Sequential`` that starts with an affine layer (Linear or Conv, after at most a
+        Flatten): compute that layer's outputs at the vertices as ``(W x + b) ± r (W v_p)``
+        without building the ``N·2P`` input vertices, and forward the rest of the network from
+        there (default). False forwards the materialised vertices through the whole network.
+        The two agree up to rounding (see Notes).
 
     Returns
     -------
@@ -235,12 +273,17 @@ def local_complexity(
 
     Notes
     -----
-    One forward of N·2P vertices in chunks; a forward pre-hook (ReLU inputs, before any
+    One forward of N·2P vertices in chunks (with ``split_first_layer``, a forward from the first
+    affine layer's outputs, built as ``A[:, None] ± B[None]`` from ``A = W x + b`` (N points) and
+    ``B = W (r V)`` (P directions)); a forward pre-hook (ReLU inputs, before any
     in-place op) reduces each chunk's (n, 2P, units) pre-activations with one max and one min
     over the vertex axis and keeps only the per-point counts, so no activation is stored. Ties: a vertex with z exactly
     0 counts as "off" (the authors' ``torch.sign`` differs only there). Float32 models can flip
     a unit whose boundary passes within rounding error of a vertex; use float64 when exact
-    agreement matters.
+    agreement matters. ``split_first_layer`` rounds the first layer's outputs differently from a
+    forward of the vertices (``fl(Wx + b) + fl(W r v)`` instead of ``fl(W (x + r v) + b)``): a
+    count can differ where a unit's pre-activation at the one vertex that sets it apart is
+    within a few ulps of 0 (on the ``lc_quick`` runs in float32: docs/measures.md, "Fast path").
 
     Examples
     --------
@@ -275,6 +318,7 @@ def local_complexity(
     model, dev, dtype = on_device(model, device)
     n_vert = 2 * n_dir + int(include_center)
     n = x.shape[0]
+    lead = _leading_affine(model) if split_first_layer and v64 is not None else None
     with eval_mode(model):
         x_dev = x.to(device=dev, dtype=dtype)
         sites = find_sites(model, x_dev[:1], count_sites)
@@ -300,18 +344,44 @@ def local_complexity(
             return lambda _m, inputs: count(inputs[0])
 
         handles = []
+        # with the split first layer, a site on that layer's output is counted by hand
+        lead_site = None
+        if lead is not None:
+            lead_name = next(nm for nm, mm in modules.items() if mm is model[lead])
+            lead_site = next((j for j, s in enumerate(sites) if s.kind == "linear" and s.module == lead_name), None)
         try:
             for j, s in enumerate(sites):
+                if j == lead_site:
+                    continue
                 mod = modules[s.module]
                 h = make_hook(j, s.kind)
                 handles.append(mod.register_forward_hook(h) if s.kind == "linear" else mod.register_forward_pre_hook(h))
             with torch.inference_mode():
                 v_dev = None if v64 is None else v64.to(device=dev, dtype=dtype)
-                verts = torch.empty((chunk, n_vert, *input_shape), device=dev, dtype=dtype)
+                rest = None if lead is None else model[lead + 1 :]
+                lead_count = None if lead_site is None else make_hook(lead_site, "linear")
+                buf_all: torch.Tensor | None = None  # reused (chunk, n_vert, ...) buffer
                 for ri, r in enumerate(radii):
                     rv = None if v_dev is None else v_dev * r
+                    # split first layer: its outputs at x ± r v_p are A ± B, A = W x + b, B = W (r v_p)
+                    b_lin = None if rest is None else _affine_prefix(model, lead, rv, bias=False).unsqueeze(0)
                     for lo in range(0, n, chunk):
                         m = min(chunk, n - lo)
+                        state.update(n=m, ri=ri, lo=lo)
+                        if b_lin is not None:
+                            a = _affine_prefix(model, lead, x_dev[lo : lo + m], bias=True).unsqueeze(1)  # (m, 1, *out)
+                            if buf_all is None:
+                                buf_all = torch.empty((chunk, n_vert, *b_lin.shape[2:]), device=dev, dtype=dtype)
+                            buf = buf_all[:m]
+                            torch.add(a, b_lin, out=buf[:, :n_dir])
+                            torch.sub(a, b_lin, out=buf[:, n_dir : 2 * n_dir])
+                            if include_center:
+                                buf[:, 2 * n_dir] = a[:, 0]
+                            z = buf.reshape(m * n_vert, *b_lin.shape[2:])
+                            if lead_count is not None:
+                                lead_count(None, None, z)
+                            rest(z)
+                            continue
                         xc = x_dev[lo : lo + m].unsqueeze(1)
                         if rv is None:
                             rvc = torch.stack(
@@ -326,12 +396,13 @@ def local_complexity(
                             ).to(device=dev, dtype=dtype).mul_(r)
                         else:
                             rvc = rv.unsqueeze(0)
-                        buf = verts[:m]
+                        if buf_all is None:
+                            buf_all = torch.empty((chunk, n_vert, *input_shape), device=dev, dtype=dtype)
+                        buf = buf_all[:m]
                         torch.add(xc, rvc, out=buf[:, :n_dir])
                         torch.sub(xc, rvc, out=buf[:, n_dir : 2 * n_dir])
                         if include_center:
                             buf[:, 2 * n_dir] = x_dev[lo : lo + m]
-                        state.update(n=m, ri=ri, lo=lo)
                         model(buf.reshape(m * n_vert, *input_shape))
         finally:
             for h in handles:

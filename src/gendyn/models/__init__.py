@@ -30,6 +30,8 @@ Naming conventions
 * ``mlp``: ``fc1, bn1, relu1, fc2, ..., out`` inside one ``nn.Sequential``
   (``flatten`` first); ReLU sites ``relu1 .. relu{depth}``.
 * ``cnn``: ``conv1, bn1, relu1, pool1, ..., flatten, fc``.
+* ``convonly`` (paper 001's CNN): ``conv1, bn1, relu1, ..., conv{depth}, bn{depth},
+  relu{depth}, gap, flatten, fc`` (no pooling between blocks; global average pooling).
 * ``convnet``: ``conv1, relu1, conv2, relu2, pool1, conv3, relu3, pool2, conv4,
   relu4, flatten, fc``.
 * ``alexnet`` / ``vgg19``: ``features``, ``avgpool``, ``classifier`` as in
@@ -43,11 +45,15 @@ Naming conventions
 * ``resnet18`` / ``resnet110``: ``conv1, bn1, relu, maxpool, layer1 .. layerN,
   avgpool, fc`` as in torchvision; each :class:`BasicBlock` has ``conv1, bn1,
   relu1, conv2, bn2, [downsample], relu2`` (``relu2`` after the residual sum).
+* ``preact_resnet18`` (paper 001's code): ``conv1, layer1 .. layer4, avgpool, linear``; each
+  :class:`PreActBlock` has ``bn1, relu1, conv1, bn2, relu2, conv2, [shortcut]`` (pre-activation:
+  ``relu1`` acts on the block input, no ReLU after the residual sum).
 * With ``softmax_head: true`` an ``nn.Softmax(dim=1)`` named ``softmax`` is the
   last registered module and the last operation of ``forward``.
 
-Modules: :mod:`~gendyn.models.sequential` (mlp, cnn, convnet),
-:mod:`~gendyn.models.alexnet`, :mod:`~gendyn.models.vgg`, :mod:`~gendyn.models.resnet`.
+Modules: :mod:`~gendyn.models.sequential` (mlp, cnn, convonly, convnet),
+:mod:`~gendyn.models.alexnet`, :mod:`~gendyn.models.vgg`, :mod:`~gendyn.models.resnet`
+(resnet18, resnet110, preact_resnet18).
 """
 
 from __future__ import annotations
@@ -61,8 +67,16 @@ from torch import nn
 
 from gendyn.models._layers import IMAGENET_MIN_HEIGHT
 from gendyn.models.alexnet import AlexNet, build_alexnet
-from gendyn.models.resnet import BasicBlock, ResNet, build_resnet18, build_resnet110
-from gendyn.models.sequential import build_cnn, build_convnet, build_mlp
+from gendyn.models.resnet import (
+    BasicBlock,
+    PreActBlock,
+    PreActResNet,
+    ResNet,
+    build_preact_resnet18,
+    build_resnet18,
+    build_resnet110,
+)
+from gendyn.models.sequential import build_cnn, build_convnet, build_convonly, build_mlp
 from gendyn.models.vgg import VGG, build_vgg19
 
 __all__ = [
@@ -72,6 +86,8 @@ __all__ = [
     "IMAGENET_MIN_HEIGHT",
     "BasicBlock",
     "ResNet",
+    "PreActBlock",
+    "PreActResNet",
     "VGG",
     "AlexNet",
     "build_model",
@@ -87,11 +103,13 @@ _Builder = Callable[[Mapping[str, Any], tuple[int, ...], int], nn.Module]
 _BUILDERS: dict[str, _Builder] = {
     "mlp": build_mlp,
     "cnn": build_cnn,
+    "convonly": build_convonly,
     "convnet": build_convnet,
     "alexnet": build_alexnet,
     "vgg19": build_vgg19,
     "resnet18": build_resnet18,
     "resnet110": build_resnet110,
+    "preact_resnet18": build_preact_resnet18,
 }
 
 #: Names accepted by ``model.name`` (the schema's enum; a test keeps the two equal).
@@ -145,15 +163,16 @@ def build_model(cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_classes:
         (``$defs/model`` of the schema):
 
         * ``name`` (required): one of :data:`MODEL_NAMES`.
-        * ``depth`` [2]: hidden layers (mlp) / conv layers (cnn).
-        * ``width`` [100]: hidden width (mlp) / conv channels (cnn).
-        * ``bn`` [False]: batch-norm before each ReLU (mlp, cnn, vgg19, resnet18,
-          resnet110); ``True`` is rejected for alexnet and convnet, which have no BN option.
+        * ``depth`` [2]: hidden layers (mlp) / conv layers (cnn, convonly).
+        * ``width`` [100]: hidden width (mlp) / conv channels (cnn, convonly).
+        * ``bn`` [False]: batch-norm before each ReLU (mlp, cnn, convonly, vgg19, resnet18,
+          resnet110, preact_resnet18); ``True`` is rejected for alexnet and convnet, which
+          have no BN option.
         * ``width_factor`` [1.0]: multiplies every channel / hidden-unit count
-          (``max(1, round(base * width_factor))``), for all models, the mlp/cnn
-          ``width`` included.
+          (``max(1, round(base * width_factor))``), for all models, the mlp/cnn/convonly
+          ``width`` included; preact_resnet18's k is ``64 * width_factor``.
         * ``stem`` ["auto"]: resnet18 stem; ``auto`` means ``imagenet`` when
-          ``H >= 64`` else ``cifar``.
+          ``H >= 64`` else ``cifar``. preact_resnet18 has the cifar stem only.
         * ``softmax_head`` [False]: append ``nn.Softmax(dim=1)``.
         * ``init_scale`` [1.0]: multiply every parameter (weights and biases, not
           buffers) by this factor after initialisation.

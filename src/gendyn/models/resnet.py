@@ -1,9 +1,11 @@
-"""Basic-block ResNets with torchvision's attribute names: ResNet-18 and the CIFAR ResNet-110.
+"""ResNets: basic-block ResNet-18 and CIFAR ResNet-110 with torchvision's attribute names, and
+the pre-activation ResNet-18 of width k of paper 001's code.
 
 Every :class:`BasicBlock` has two ReLU sites (``relu1``, and ``relu2`` after the residual
 sum); the stem adds ``relu``. ResNet-18's ``stem: auto`` resolves here, from the input
 height (``imagenet`` for inputs of at least :data:`~gendyn.models.IMAGENET_MIN_HEIGHT`
-pixels, else ``cifar``).
+pixels, else ``cifar``). Every :class:`PreActBlock` has two ReLU sites (``relu1`` on the
+block input, ``relu2`` inside the residual branch); :class:`PreActResNet` has no other.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from torch import Tensor, nn
 
 from gendyn.models._layers import IMAGENET_MIN_HEIGHT, check_image_shape, scaled
 
-__all__ = ["BasicBlock", "ResNet", "build_resnet18", "build_resnet110"]
+__all__ = ["BasicBlock", "ResNet", "PreActBlock", "PreActResNet", "build_resnet18", "build_resnet110", "build_preact_resnet18"]
 
 
 def _norm2d(channels: int, bn: bool) -> nn.Module:
@@ -203,4 +205,125 @@ def build_resnet110(cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_clas
     return ResNet(
         input_shape[0], n_classes, widths, [18, 18, 18],
         stem="cifar", bn=cfg["bn"], softmax_head=cfg["softmax_head"],
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- pre-activation
+
+
+class PreActBlock(nn.Module):
+    """Pre-activation basic block (He et al. 2016, "Identity mappings"), two distinct ReLU sites.
+
+    ``out = relu1(bn1(x))``; ``shortcut = x`` or ``shortcut = Conv1x1(stride)(out)`` when the
+    stride or the channel count changes; ``conv2(relu2(bn2(conv1(out)))) + shortcut``. No ReLU
+    after the sum. Convolutions have no bias, with or without BN (the layout of paper 001's code,
+    after kuangliu/pytorch-cifar's ``PreActBlock``); with ``bn=False`` each BN is an
+    ``nn.Identity``.
+
+    Parameters
+    ----------
+    in_planes, planes : int
+        Input and output channels.
+    stride : int, default 1
+        Stride of ``conv1`` and of the shortcut.
+    bn : bool, default True
+        Use batch normalisation.
+    """
+
+    expansion: int = 1
+
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, bn: bool = True) -> None:
+        super().__init__()
+        self.bn1 = _norm2d(in_planes, bn)
+        self.relu1 = nn.ReLU(inplace=False)
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1, bias=False)
+        self.bn2 = _norm2d(planes, bn)
+        self.relu2 = nn.ReLU(inplace=False)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.shortcut: nn.Module | None = None
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Apply the block to ``(N, in_planes, H, W)``."""
+        out = self.relu1(self.bn1(x))
+        shortcut = x if self.shortcut is None else self.shortcut(out)
+        out = self.conv1(out)
+        out = self.conv2(self.relu2(self.bn2(out)))
+        return out + shortcut
+
+
+class PreActResNet(nn.Module):
+    """Pre-activation ResNet of width k (paper 001's ``make_resnet18k``), CIFAR stem.
+
+    ``conv1`` (3x3, stride 1, k channels, no bias, no BN or ReLU after it), ``layer1`` ..
+    ``layer4`` of :class:`PreActBlock` with k, 2k, 4k, 8k channels (stages after the first start
+    with stride 2), global average pooling ``avgpool`` and ``linear`` (8k -> n_classes).
+
+    Parameters
+    ----------
+    in_channels : int
+    n_classes : int
+    width : int
+        k, the channels of the stem and of ``layer1``.
+    blocks_per_stage : Sequence[int]
+        Blocks in each of the four stages ([2, 2, 2, 2] for ResNet-18).
+    bn : bool, default True
+    softmax_head : bool, default False
+
+    Notes
+    -----
+    Default PyTorch initialisation (no re-initialisation), as in the authors' code. Their forward
+    ends with ``F.avg_pool2d(out, 4)``, which is global average pooling exactly when the last
+    feature map is 4x4 (32x32 and 28x28 inputs); gendyn uses ``nn.AdaptiveAvgPool2d(1)``, which
+    equals it there and also works on other input sizes.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        width: int,
+        blocks_per_stage: Sequence[int] = (2, 2, 2, 2),
+        *,
+        bn: bool = True,
+        softmax_head: bool = False,
+    ) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
+        self.n_stages = len(blocks_per_stage)
+        prev = width
+        for i, n_blocks in enumerate(blocks_per_stage, start=1):
+            planes = width * 2 ** (i - 1)
+            blocks: list[nn.Module] = []
+            for j in range(n_blocks):
+                blocks.append(PreActBlock(prev, planes, stride=2 if (i > 1 and j == 0) else 1, bn=bn))
+                prev = planes
+            self.add_module(f"layer{i}", nn.Sequential(*blocks))
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.linear = nn.Linear(prev, n_classes)
+        self.softmax: nn.Module | None = nn.Softmax(dim=1) if softmax_head else None
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Map a batch ``(N, C, H, W)`` to logits (or probabilities) ``(N, K)``."""
+        x = self.conv1(x)
+        for i in range(1, self.n_stages + 1):
+            x = getattr(self, f"layer{i}")(x)
+        x = self.linear(torch.flatten(self.avgpool(x), 1))
+        if self.softmax is not None:
+            x = self.softmax(x)
+        return x
+
+
+def build_preact_resnet18(cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> PreActResNet:
+    """Pre-activation ResNet-18 of width k = ``max(1, round(64 * width_factor))`` (k = 16: 0.25).
+
+    PreActBlock [2, 2, 2, 2], widths k, 2k, 4k, 8k, CIFAR stem only (``stem: imagenet`` is
+    rejected by the config layer), ``bn`` BatchNorm before every ReLU. Paper 001's ResNet
+    (``make_resnet18k(k=16, bn=...)`` of the authors' code).
+    """
+    check_image_shape("preact_resnet18", input_shape, 1)
+    return PreActResNet(
+        input_shape[0], n_classes, scaled(64, cfg["width_factor"]), (2, 2, 2, 2),
+        bn=cfg["bn"], softmax_head=cfg["softmax_head"],
     )  # fmt: skip

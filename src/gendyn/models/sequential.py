@@ -1,4 +1,4 @@
-"""Plain ``nn.Sequential`` models: ``mlp``, ``cnn`` and the paper-003 ``convnet``.
+"""Plain ``nn.Sequential`` models: ``mlp``, ``cnn``, paper 001's ``convonly`` and the paper-003 ``convnet``.
 
 Each builder takes the validated ``model`` section (see :mod:`gendyn.models`), the shape of
 one input and the number of classes; module names are the recording-site names
@@ -16,7 +16,7 @@ from torch import nn
 
 from gendyn.models._layers import check_image_shape, scaled
 
-__all__ = ["build_mlp", "build_cnn", "build_convnet"]
+__all__ = ["build_mlp", "build_cnn", "build_convonly", "build_convnet"]
 
 
 def build_mlp(cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> nn.Sequential:
@@ -66,6 +66,35 @@ def build_cnn(cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: i
         prev = width
     mods["flatten"] = nn.Flatten(start_dim=1)
     mods["fc"] = nn.Linear(prev * h * w, n_classes)
+    if cfg["softmax_head"]:
+        mods["softmax"] = nn.Softmax(dim=1)
+    return nn.Sequential(mods)
+
+
+def build_convonly(cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_classes: int) -> nn.Sequential:
+    """Paper 001's CNN: ``[conv{i} 3x3, [bn{i}], relu{i}] x depth, gap, flatten, fc, [softmax]``.
+
+    Convolutions only (3x3, stride 1, padding 1, ``width`` channels times ``width_factor``, with
+    bias), BatchNorm after each convolution and before its ReLU with ``bn: true``, then global
+    average pooling (``gap``, an ``nn.AdaptiveAvgPool2d(1)``) and one Linear layer (``fc``,
+    ``width -> n_classes``) without a ReLU. Paper 001, Sec. 4 ("only convolutional layers except
+    for one fully connected layer before output"); the feature map keeps the input's size
+    throughout. Unlike ``cnn`` there is no pooling between blocks.
+    """
+    check_image_shape("convonly", input_shape, 1)
+    c = input_shape[0]
+    width = scaled(cfg["width"], cfg["width_factor"])
+    mods: OrderedDict[str, nn.Module] = OrderedDict()
+    prev = c
+    for i in range(1, cfg["depth"] + 1):
+        mods[f"conv{i}"] = nn.Conv2d(prev, width, kernel_size=3, stride=1, padding=1)
+        if cfg["bn"]:
+            mods[f"bn{i}"] = nn.BatchNorm2d(width)
+        mods[f"relu{i}"] = nn.ReLU(inplace=False)
+        prev = width
+    mods["gap"] = nn.AdaptiveAvgPool2d(1)
+    mods["flatten"] = nn.Flatten(start_dim=1)
+    mods["fc"] = nn.Linear(prev, n_classes)
     if cfg["softmax_head"]:
         mods["softmax"] = nn.Softmax(dim=1)
     return nn.Sequential(mods)
