@@ -5,8 +5,13 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# Relative to this file, so `--directory` and `--configfile` work from anywhere.
-configfile: f"{workflow.basedir}/config/config.yaml"
+# The default configuration, read only when no --configfile is given: a user's config file is
+# the whole configuration (schema defaults fill the rest), never merged into this one, so
+# `gendyn validate FILE` lists exactly the runs `snakemake --configfile FILE` builds.
+# Relative to this file, so `--directory` works from anywhere.
+if not workflow.overwrite_configfiles:
+
+    configfile: f"{workflow.basedir}/config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -133,15 +133,11 @@ def run_snakemake(workdir: Path, *args: str, configfile: Path | None = None,
 
 
 def merged_config(*files: Path) -> dict[str, Any]:
-    """The workflow config Snakemake builds from config/config.yaml and ``--configfile`` files,
-    validated (defaults filled)."""
-    from gendyn.cli import _merge
-    from gendyn.config import load_yaml, validate_config
+    """The workflow config Snakemake builds, validated (defaults filled): the ``--configfile``
+    files merged in order, which replace config/config.yaml (read only without any)."""
+    from gendyn.config import load_workflow_config
 
-    cfg = load_yaml(ROOT / "config" / "config.yaml")
-    for f in files:
-        cfg = _merge(cfg, load_yaml(f))
-    return validate_config(cfg, source=" + ".join(str(f) for f in files))
+    return load_workflow_config(files or [ROOT / "config" / "config.yaml"])
 
 
 def expected_runs(cfg: dict[str, Any]) -> dict[str, list[str]]:

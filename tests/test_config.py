@@ -108,14 +108,14 @@ def test_default_config_expands_to_two_valid_runs() -> None:
     for rid, swept, rcfg in runs:
         assert rcfg["experiment"] == "quick" and rcfg["run"] == rid
         assert rcfg["model"]["depth"] == swept["model.depth"]
-        assert rcfg["data"]["root"] == "data"
+        assert rcfg["data"]["root"] is None  # embedded data (mnist5k): data_root does not reach it
         assert validate_run(rcfg) == rcfg  # a resolved run is a fixed point of validation
 
 
 def test_validate_config_fills_nested_defaults_of_minimal_config() -> None:
     cfg = validate_config(_minimal())
     assert cfg["results_dir"] == "results"
-    assert cfg["data_root"] is None
+    assert cfg["data_root"] == "data"
     train_res = cfg["resources"]["train"]
     assert {k: train_res[k] for k in ("gpu", "threads", "mem_mb", "runtime")} == {
         "gpu": 0,
@@ -530,20 +530,28 @@ def test_no_sweep_gives_base() -> None:
     assert run_id({"model.depth": 1}, keys=[]) == "base"
 
 
+def _expand_on_disk(sweep: dict[str, list[Any]] | None = None, **kw: Any) -> list[tuple[str, dict, dict]]:
+    cfg = _minimal()
+    _exp(cfg)["data"] = {"name": "mnist"}
+    if sweep is not None:
+        _exp(cfg)["sweep"] = sweep
+    return expand_experiment("x", validate_config(cfg)["experiments"]["x"], **kw)
+
+
 def test_data_root_fills_data_root_where_absent() -> None:
-    (_, _, cfg), = _expand(data_root="/data/sets")
+    (_, _, cfg), = _expand_on_disk(data_root="/data/sets")
     assert cfg["data"]["root"] == "/data/sets"
-    (_, _, cfg), = _expand(data_root=None)
+    (_, _, cfg), = _expand_on_disk(data_root=None)
     assert cfg["data"]["root"] is None
 
     explicit = _minimal()
-    _exp(explicit)["data"]["root"] = "/mine"
+    _exp(explicit)["data"] = {"name": "mnist", "root": "/mine"}
     full = validate_config(explicit)
     (_, _, cfg), = expand_experiment("x", full["experiments"]["x"], data_root="/data/sets")
     assert cfg["data"]["root"] == "/mine"
 
     # A swept root wins too.
-    runs = _expand({"data.root": ["/a", "/b"]}, data_root="/data/sets")
+    runs = _expand_on_disk({"data.root": ["/a", "/b"]}, data_root="/data/sets")
     assert [c["data"]["root"] for _, _, c in runs] == ["/a", "/b"]
 
 
@@ -672,4 +680,4 @@ def test_cli_expand_writes_runs_table_and_configs(tmp_path: Path, capsys: pytest
     assert (exp / "runs.csv").read_text() == "run,model.depth\ndepth1,1\ndepth2,2\n"
     for rid, depth in (("depth1", 1), ("depth2", 2)):
         cfg = read_run_config(exp / "runs" / rid / "config.yaml")
-        assert cfg["run"] == rid and cfg["model"]["depth"] == depth and cfg["data"]["root"] == "data"
+        assert cfg["run"] == rid and cfg["model"]["depth"] == depth and cfg["data"]["root"] is None

@@ -239,7 +239,7 @@ def test_dry_run_tiny_config(tmp_path: Path) -> None:
         "reproduction": 1,
         "all": 1,
     }
-    # Only the active experiment is built, though the default config's `quick` is merged in.
+    # Only the tiny experiment is built: a --configfile replaces config/config.yaml.
     jobs = scheduled_jobs(res.output)
     assert {w.get("experiment") for rule, w in jobs if rule not in ("all", "reproduction")} == {"tiny"}
     assert sorted(w["run"] for rule, w in jobs if rule == "train") == TINY_RUNS
@@ -497,3 +497,52 @@ def test_every_allowed_figure_option_draws_the_training_curves(tmp_path: Path) -
             fig = training_curves(metrics, x_axis=x_axis, log_x=log_x, attrs={"steps_per_epoch": 10})
             assert fig.axes[0].get_xscale() == ("log" if log_x in (True, "true") else "linear")
     assert use_log_x("auto", {"record_schedule": '{"kind": "lc"}'}) and not use_log_x("auto", {})
+
+
+# --------------------------------------------------------------------------- reliability (issue #15)
+
+
+def test_results_dir_with_a_space_and_a_diverged_run_flow_through_paths_and_the_report(tmp_path: Path) -> None:
+    """A real workflow whose results_dir holds a space and whose sweep has a run that diverges
+    at its first steps (``on_divergence: record``, one record point): every job succeeds (the
+    paths analysis of the diverged run is a skipped-run file, the summary leaves it out, its
+    figure job draws ``diverged.png``), the report builds, and nothing lands outside results_dir."""
+    import json
+
+    cfg = {
+        "results_dir": "my results",
+        "experiments": {
+            "div": {
+                "data": {"name": "digits", "n_test": 200},
+                "model": {"name": "mlp", "width": 16, "depth": 2},
+                "training": {"epochs": 3, "batch_size": 64, "lr": 0.1, "momentum": 0.9, "on_divergence": "record",
+                             "lr_schedule": {"kind": "step", "milestones": [1, 2]}},
+                "recording": {"n_tracked_train": 16, "n_tracked_test": 8},
+                "analyses": {"paths": {}},
+                "sweep": {"training.lr": [0.1, 1000000.0]},
+            }
+        },
+    }  # fmt: skip
+    path = write_config(tmp_path / "div.yaml", cfg)
+    res = snakemake(tmp_path, "--cores", "2", configfile=path, timeout=600)
+    exp = tmp_path / "my results" / "div"
+    if res.returncode != 0:
+        logs = "\n".join(f"--- {p}\n{p.read_text()}" for p in sorted(exp.glob("logs/**/*.log")))
+        pytest.fail(f"the workflow failed:\n{res.describe()}\n{logs}")
+    import gendyn
+    from gendyn import store
+
+    assert gendyn.diverged(exp / "runs" / "lr1e+06") and not gendyn.diverged(exp / "runs" / "lr0.1")
+    drawn = exp / "figures" / "paths" / "runs" / "lr1e+06"
+    assert sorted(p.name for p in drawn.iterdir() if not p.name.startswith(".")) == ["diverged.pdf", "diverged.png"]
+    summary = store.open_analysis(exp / "analysis" / "paths" / "summary.nc")
+    assert json.loads(summary.attrs["diverged_runs"]) == ["lr1e+06"] and list(summary["run"].values) == ["lr0.1"]
+    assert (exp / "figures" / "paths" / "experiment" / "fig7_early_mid_ratio.png").exists()
+    assert (exp / "figures" / "views" / "runs" / "lr1e+06" / "dashboard.png").exists()
+    assert "run complete" in (exp / "logs" / "train" / "lr1e+06.log").read_text()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".snakemake", "div.yaml", "my results"]
+    assert not list((tmp_path / "my results").rglob(".*.tmp")) and not list((tmp_path / "my results").rglob(".*.lock"))
+
+    report = snakemake(tmp_path, "--report", "report.html", configfile=path)
+    assert report.returncode == 0, report.describe()
+    assert "diverged.png" in (tmp_path / "report.html").read_text(errors="replace")

@@ -14,7 +14,18 @@ from gendyn._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
-_API = ("open_run", "open_experiment", "Experiment", "masks", "load_model", "tracked_inputs", "run_config")
+_API = (
+    "open_run",
+    "open_experiment",
+    "Experiment",
+    "masks",
+    "load_model",
+    "tracked_inputs",
+    "run_config",
+    "diverged",
+    "divergence",
+    "verify",
+)
 
 _all, __getattr__, __dir__ = lazy_exports(__name__, {"gendyn.api": _API})
 __all__ = ["__version__", *_all]

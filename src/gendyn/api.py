@@ -18,7 +18,18 @@ from gendyn import store
 from gendyn.config import validate_run
 from gendyn.record import unpackbits
 
-__all__ = ["open_run", "open_experiment", "Experiment", "masks", "load_model", "tracked_inputs", "run_config"]
+__all__ = [
+    "open_run",
+    "open_experiment",
+    "Experiment",
+    "masks",
+    "load_model",
+    "tracked_inputs",
+    "run_config",
+    "diverged",
+    "divergence",
+    "verify",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +59,67 @@ def open_run(run_dir: Path | str) -> xr.DataTree:
     """
     path = _run_file(run_dir)
     store.check_run_file(path)
-    return xr.open_datatree(path, engine="h5netcdf")
+    try:
+        return xr.open_datatree(path, engine="h5netcdf")
+    except (OSError, KeyError, RuntimeError, ValueError) as e:
+        raise store.StoreError(
+            f"{path}: cannot be read ({type(e).__name__}: {' '.join(str(e).split())[:300]}); the file is corrupted "
+            f"(check it with 'gendyn info --verify {path}'); {store.rewrite_hint(path)}"
+        ) from None
+
+
+def _attrs_of(path: Path | str) -> dict[str, Any]:
+    """Root attributes of a run (directory or ``run.h5``) or of an analysis file (``.nc``)."""
+    p = Path(path)
+    if p.suffix == ".nc":
+        return store.check_run_file(p, fmt=store.ANALYSIS_FORMAT)
+    return store.check_run_file(_run_file(p))
+
+
+def divergence(path: Path | str) -> dict[str, Any] | None:
+    """How a run diverged: ``{"step": int, "loss": str}``, or None if it trained to the end.
+
+    A run with ``training.on_divergence: record`` whose loss became non-finite ends cleanly at
+    its last finite record point and is marked in ``run.h5`` (``diverged``, ``diverged_step``,
+    ``diverged_loss``); every analysis file of it carries the same attributes.
+
+    Parameters
+    ----------
+    path : path
+        A run directory, its ``run.h5``, or an analysis file (``analysis/{measure}/{run}.nc``).
+    """
+    return store.divergence(_attrs_of(path))
+
+
+def diverged(path: Path | str) -> bool:
+    """Whether the run (directory, ``run.h5`` or one of its analysis files) diverged; see :func:`divergence`."""
+    return divergence(path) is not None
+
+
+def verify(path: Path | str) -> int:
+    """Reread every dataset of a result file and compare it with its stored checksum.
+
+    Parameters
+    ----------
+    path : path
+        A run directory (``run.h5`` and ``checkpoints.h5`` are checked), ``run.h5``,
+        ``checkpoints.h5`` or an analysis file.
+
+    Returns
+    -------
+    Number of datasets verified.
+
+    Raises
+    ------
+    gendyn.store.StoreError
+        Naming the file, the datasets that differ and the step that rewrites the file.
+    """
+    p = Path(path)
+    if p.is_dir():
+        return store.verify_file(p / store.RUN_FILE, fmt=store.FORMAT) + store.verify_file(
+            p / store.CHECKPOINT_FILE, fmt=store.CHECKPOINT_FORMAT
+        )
+    return store.verify_file(p)
 
 
 def run_config(run_dir: Path | str) -> dict[str, Any]:
@@ -78,7 +149,7 @@ def masks(run_dir: Path | str, layer: str | None = None) -> xr.DataArray:
     path = _run_file(run_dir)
     attrs = store.check_run_file(path)
     order = json.loads(attrs["layers"])
-    ds = xr.open_dataset(path, group="masks", engine="h5netcdf", chunks={})
+    ds = store.open_group(path, "masks", lazy=True)
     if not ds.data_vars:
         raise store.StoreError(f"{path}: /masks is empty (recording.masks was false for this run)")
     if layer is not None:
@@ -111,7 +182,7 @@ def masks(run_dir: Path | str, layer: str | None = None) -> xr.DataArray:
         unpacked.attrs = {k: v for k, v in var.attrs.items() if k in ("module", "n_units", "unit_shape")}
         parts.append(unpacked)
     out = parts[0] if len(parts) == 1 else xr.concat(parts, dim="unit", coords="minimal", compat="override")
-    tracked = xr.open_dataset(path, group="tracked", engine="h5netcdf").load()
+    tracked = store.open_group(path, "tracked")
     out = out.assign_coords(
         step=("record", ds["step"].values),
         epoch=("record", ds["epoch"].values),
@@ -170,7 +241,7 @@ def tracked_inputs(run_dir: Path | str, *, data_root: Path | str | None = None) 
     path = rd / store.RUN_FILE
     cfg = run_config(rd)
     dtype = torch.float64 if cfg["model"].get("dtype") == "float64" else torch.float32
-    tracked = xr.open_dataset(path, group="tracked", engine="h5netcdf").load()
+    tracked = store.open_group(path, "tracked")
     if tracked.sizes.get("image", 0) == 0:
         attrs = store.check_run_file(path)
         shape = tuple(int(s) for s in attrs["input_shape"])

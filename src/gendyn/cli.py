@@ -1,8 +1,9 @@
 """The ``gendyn`` command line: one subcommand per workflow stage.
 
     gendyn train RUN_CONFIG OUT_DIR      train one run (resumes after a kill)
-    gendyn info RUN_H5                   summarise a run
-    gendyn validate CONFIG [CONFIG ...]  validate workflow config files (merged in order)
+    gendyn info RUN_H5 [--verify]        summarise a run (--verify: reread every checksum)
+    gendyn validate CONFIG [CONFIG ...]  validate workflow config files (merged in order) and list
+                                         the runs exactly as `snakemake --configfile CONFIG ...` builds them
     gendyn expand CONFIG OUT_ROOT        write runs.csv and run configs without Snakemake
     gendyn plot curves RUN_H5 PREFIX     training-curves figure (PDF + PNG)
     gendyn figures SET SCOPE OUT_DIR     every figure of a measure for one run or experiment
@@ -12,7 +13,13 @@
                                          (paths, lc, elasticity, neurashed, memorization)
 
 ``run-config`` and ``runs-table`` are used by the Snakemake rules to write the files
-derived from the workflow configuration.
+derived from the workflow configuration. ``gendyn --log FILE <command>`` sends the command's
+stderr (log and progress bar) to FILE, keeping the log of an earlier attempt as
+``FILE.1``, ``FILE.2``, ... (the workflow's training jobs use it).
+
+Errors (a bad config, a missing or corrupted file, a full disk, a lock held by another writer)
+end the command with one line naming the file or key and exit status 2; ``-v`` shows the
+traceback.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -34,41 +42,49 @@ def _setup_logging(verbose: int) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
 
 
-def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Snakemake's merge of config files: nested dicts merge, other values replace."""
-    out = dict(a)
-    for k, v in b.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
-
-
 def _load_configs(paths: list[str]) -> dict[str, Any]:
-    from gendyn.config import load_yaml, validate_config
+    from gendyn.config import load_workflow_config
 
-    merged: dict[str, Any] = {}
-    for p in paths:
-        merged = _merge(merged, load_yaml(p))
-    return validate_config(merged, source=" + ".join(paths))
+    return load_workflow_config(paths)
+
+
+def _rotate_log(path: Path) -> None:
+    """Keep an earlier attempt's log: FILE -> FILE.N (the first free N), then write FILE anew."""
+    if not path.exists() or path.stat().st_size == 0:
+        return
+    n = 1
+    while path.with_name(f"{path.name}.{n}").exists():
+        n += 1
+    path.rename(path.with_name(f"{path.name}.{n}"))
+
+
+def _redirect_stderr(path: Path) -> None:
+    """Send this process's stderr (Python and C level: tracebacks, HDF5, crashes) to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _rotate_log(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    sys.stderr.flush()
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 # --------------------------------------------------------------------------- commands
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import torch
-
     from gendyn.config import read_run_config
+    from gendyn.datainfo import uses_data_root
     from gendyn.train import train_run
 
     cfg = read_run_config(args.run_config)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.data_root and not cfg["data"].get("root"):
+    # --data-root only reaches runs that read files from disk: a root is part of their
+    # configuration; runs on embedded data stay unchanged (no retraining when it moves).
+    if args.data_root and not cfg["data"].get("root") and uses_data_root(cfg["data"]):
         cfg["data"]["root"] = args.data_root
     from gendyn.data import check_data_available
 
     check_data_available(cfg["data"])
-    train_run(cfg, Path(args.out_dir), device=args.device, force=args.force)
+    train_run(cfg, Path(args.out_dir), device=args.device, force=args.force, threads=args.threads)
     return 0
 
 
@@ -83,10 +99,17 @@ def cmd_info(args: argparse.Namespace) -> int:
         path = path / store.RUN_FILE
     attrs = store.check_run_file(path, require_complete=False)
     cfg = json.loads(attrs["config"])
+    if args.verify:
+        n = store.verify_file(path, fmt=store.FORMAT)
+        ckpt = path.parent / store.CHECKPOINT_FILE
+        n_ckpt = store.verify_file(ckpt, fmt=store.CHECKPOINT_FORMAT) if ckpt.exists() else 0
     print(f"{path}")
     print(f"  format {attrs['gendyn_format']}, gendyn {attrs.get('gendyn_version')}, torch {attrs.get('torch_version')}")
     print(f"  status {attrs.get('status')}" + (f", DIVERGED at step {attrs.get('diverged_step')}" if int(attrs.get("diverged", 0)) else ""))
-    print(f"  experiment {attrs.get('experiment')!r}, run {attrs.get('run')!r}, seed {attrs.get('seed')}, device {attrs.get('device')}")
+    print(
+        f"  experiment {attrs.get('experiment')!r}, run {attrs.get('run')!r}, seed {attrs.get('seed')}, "
+        f"device {attrs.get('device')}, threads {attrs.get('threads', 'not recorded')}"
+    )
     d, m, t = cfg["data"], cfg["model"], cfg["training"]
     length = f"{t['epochs']} epochs" if t.get("epochs") else f"{t['steps']} steps"
     print(f"  data {d['name']} ({attrs.get('n_train')} train / {attrs.get('n_test')} test), input {tuple(int(s) for s in attrs['input_shape'])}, {attrs.get('n_classes')} classes")
@@ -125,6 +148,8 @@ def cmd_info(args: argparse.Namespace) -> int:
         steps = store.checkpoint_steps(ckpt)
         print(f"  checkpoints: {len(steps)} ({ckpt.stat().st_size / 2**20:.2f} MiB)")
     print(f"  size {path.stat().st_size / 2**20:.2f} MiB")
+    if args.verify:
+        print(f"  verified: every checksum matches ({n} datasets in {path.name}, {n_ckpt} in {store.CHECKPOINT_FILE})")
     return 0
 
 
@@ -168,15 +193,13 @@ def cmd_runs_table(args: argparse.Namespace) -> int:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    import xarray as xr
-
     from gendyn import store
     from gendyn.figures import save_figure
     from gendyn.figures.curves import training_curves
 
     path = Path(args.run_h5)
     attrs = store.check_run_file(path)
-    metrics = xr.open_dataset(path, group="metrics", engine="h5netcdf").load()
+    metrics = store.open_group(path, "metrics")
     title = f"{attrs.get('experiment', '')} / {attrs.get('run', '')}"
     log_x: Any = {"auto": "auto", "true": True, "false": False}[args.log_x]
     fig = training_curves(metrics, title=title, x_axis=args.x_axis, log_x=log_x, attrs=attrs)
@@ -190,19 +213,31 @@ def cmd_plot(args: argparse.Namespace) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="gendyn", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="count", default=1, help="debug log output and full tracebacks")
+    p.add_argument(
+        "--log", default=None, metavar="FILE",
+        help="write stderr (log, progress) to FILE; an existing FILE from an earlier attempt is kept as FILE.1, FILE.2, ...",
+    )  # fmt: skip
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("train", help="train one run with recording (resumes after a kill)")
     s.add_argument("run_config", help="resolved run config (runs/{run}/config.yaml)")
     s.add_argument("out_dir", help="run directory; receives run.h5 and checkpoints.h5")
     s.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="override training.device")
-    s.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    s.add_argument("--data-root", default=None, help="data.root if the config has none")
+    s.add_argument(
+        "--threads", type=int, default=None,
+        help="torch CPU threads (part of the run's identity: CPU results depend on it); default: the count "
+        "recorded by an interrupted attempt, else 1",
+    )  # fmt: skip
+    s.add_argument("--data-root", default=None, help="data.root of a run on on-disk data whose config has none")
     s.add_argument("--force", action="store_true", help="retrain even if a complete run.h5 exists")
     s.set_defaults(func=cmd_train)
 
     s = sub.add_parser("info", help="summarise a run.h5")
     s.add_argument("run_h5", help="run.h5 or run directory")
+    s.add_argument(
+        "--verify", action="store_true",
+        help="reread every dataset of run.h5 and checkpoints.h5 and compare it with its stored checksum (exit 2 if one differs)",
+    )  # fmt: skip
     s.set_defaults(func=cmd_info)
 
     s = sub.add_parser("validate", help="validate workflow config files (merged in order) and list the runs")
@@ -251,13 +286,16 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.log:
+        _redirect_stderr(Path(args.log))
     _setup_logging(args.verbose)
     from gendyn.config import ConfigError
-    from gendyn.store import StoreError
 
     try:
         return int(args.func(args) or 0)
-    except (ConfigError, StoreError, FileNotFoundError, KeyError, ValueError) as e:
+    except (ConfigError, OSError, KeyError, ValueError) as e:
+        # OSError: StoreError (missing, corrupted, unwritable file), LockHeld (another writer), a
+        # full disk or a read-only directory: one line naming the path, never a traceback.
         if args.verbose > 1:
             raise
         msg = e.args[0] if isinstance(e, KeyError) and e.args else str(e)

@@ -86,7 +86,7 @@ def add_stage(
     p.add_argument("--scheduler", default=None, help="dask.distributed scheduler address (default: the job's threads)")
     p.add_argument("--data-root", default=None, help="root of on-disk datasets when the run config has none")
     p.set_defaults(func=run_stage, stage_fn=lazy(stage), section=section, measure=measure, inputs=tuple(inputs),
-                   encoding=dict(encoding or {}), keywords=keywords, after=after)  # fmt: skip
+                   encoding=dict(encoding or {}), keywords=keywords, after=after, stage_command=p.prog)  # fmt: skip
     return p
 
 
@@ -121,27 +121,52 @@ def job_from_args(args: argparse.Namespace) -> Any:
 
 
 def run_stage(args: argparse.Namespace) -> int:
-    """Handler of every stage command: settings → job → stage → atomic netCDF."""
+    """Handler of every stage command: lock → settings → job → stage → verified netCDF.
+
+    Holds the output's lock (:mod:`gendyn.locks`) from start to publication, so a second writer
+    of the same file fails at once naming this one, and removes temporary files a killed writer
+    of it left. A run that diverged (``on_divergence: record``) flows through: its analysis
+    covers the records before the divergence and carries ``diverged``, ``diverged_step``,
+    ``diverged_loss``; if it has too few records for the stage
+    (:class:`gendyn.stage.NotEnoughRecords`), a skipped-run file (:func:`gendyn.store.skipped_dataset`)
+    takes the result's place, which figures and summaries show as diverged.
+    """
     from gendyn import store
+    from gendyn.locks import exclusive
     from gendyn.parallel import analysis_job
+    from gendyn.stage import NotEnoughRecords, RunSource
 
-    from gendyn.stage import RunSource
-
-    settings = settings_from_args(args.section, args)
-    positional: list[Any] = []
-    for kind in args.inputs:
-        value = getattr(args, kind)
-        if kind == "run":
-            positional.append(RunSource(value, data_root=args.data_root))
-        elif kind == "analyses":
-            positional.append([Path(v) for v in value])
-        else:
-            positional.append(Path(value))
-    keywords = args.keywords(args) if args.keywords is not None else {}
-    with analysis_job(job_from_args(args)) as job:
-        ds = args.stage_fn(*positional, settings, job=job, **keywords)
-    store.write_netcdf(ds, Path(args.out), measure=args.measure, encoding=args.encoding)
-    logger.info("wrote %s", args.out)
+    out = Path(args.out)
+    command = getattr(args, "stage_command", f"gendyn {args.measure}")
+    with exclusive(out, command):
+        store.remove_orphans(out.parent, [out.name])
+        settings = settings_from_args(args.section, args)
+        positional: list[Any] = []
+        source: RunSource | None = None
+        for kind in args.inputs:
+            value = getattr(args, kind)
+            if kind == "run":
+                source = RunSource(value, data_root=args.data_root)
+                positional.append(source)
+            elif kind == "analyses":
+                positional.append([Path(v) for v in value])
+            else:
+                positional.append(Path(value))
+        keywords = args.keywords(args) if args.keywords is not None else {}
+        with analysis_job(job_from_args(args)) as job:
+            try:
+                ds = args.stage_fn(*positional, settings, job=job, **keywords)
+            except NotEnoughRecords as e:
+                if source is None or source.divergence is None:
+                    raise
+                step = source.divergence["step"]
+                reason = f"the run diverged at step {step}; {e}"
+                logger.warning("%s: %s; writing a skipped-run file", source.run_dir, reason)
+                ds = store.skipped_dataset(reason, {**source.identity(), "source": str(source.run_file)})
+        if source is not None:
+            ds.attrs.update(source.divergence_attrs())
+        store.write_netcdf(ds, out, measure=args.measure, encoding=args.encoding, stage=command)
+    logger.info("wrote %s", out)
     if args.after is not None:
         args.after(args, ds)
     return 0

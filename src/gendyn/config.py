@@ -25,6 +25,8 @@ from typing import Any
 import jsonschema
 import yaml
 
+from gendyn.datainfo import split_sizes, uses_data_root
+
 __all__ = [
     "ConfigError",
     "load_yaml",
@@ -34,7 +36,10 @@ __all__ = [
     "stage_settings",
     "parse_overrides",
     "expand_experiment",
+    "check_data_sizes",
     "active_experiments",
+    "merge_configs",
+    "load_workflow_config",
     "run_id",
     "config_hash",
     "read_run_config",
@@ -252,6 +257,38 @@ def _check_semantics(run: Mapping[str, Any], prefix: str, source: str) -> None:
         raise ConfigError(f"{head}{prefix}recording.schedule.steps: empty for kind 'list'; give the record steps")
 
 
+def merge_configs(*configs: Mapping[str, Any]) -> dict[str, Any]:
+    """Several config files given together, merged in order as Snakemake merges them.
+
+    Nested mappings merge key by key; any other value (lists included) replaces the earlier one.
+    """
+    out: dict[str, Any] = {}
+    for cfg in configs:
+        out = _merge(out, cfg)
+    return out
+
+
+def _merge(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = _merge(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else copy.deepcopy(v)
+    return out
+
+
+def load_workflow_config(paths: Iterable[Path | str]) -> dict[str, Any]:
+    """The validated workflow configuration Snakemake builds from ``--configfile`` files.
+
+    A config file is the whole configuration: ``config/config.yaml`` is the default only when
+    no ``--configfile`` is given (the ``Snakefile`` reads it then), and is never merged into a
+    user's file; schema defaults fill what a file leaves out. Several files given together merge
+    in order (:func:`merge_configs`). ``gendyn validate FILE ...`` lists the runs of exactly
+    this configuration, with the run ids Snakemake uses.
+    """
+    paths = [Path(p) for p in paths]
+    merged = merge_configs(*(load_yaml(p) for p in paths))
+    return validate_config(merged, source=" + ".join(str(p) for p in paths))
+
+
 def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, Any]:
     """Validate a whole workflow configuration and return it with defaults filled in.
 
@@ -270,6 +307,13 @@ def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, An
     root = schema()
     _check(config, root, "", source)
     out = _fill_defaults(root, dict(config))
+    if not out["experiments"] and not out["neurashed"]["studies"]:
+        raise ConfigError(
+            f"{source + ': ' if source else ''}experiments: none defined, so there is nothing to build. A config "
+            "file given with --configfile is the whole configuration (config/config.yaml is read only when no "
+            "--configfile is given): define the experiments to build in it, or change single keys of the "
+            "default configuration with --config KEY=VALUE"
+        )
     for name, exp in out["experiments"].items():
         prefix = f"experiments.{name}."
         _check_semantics(exp, prefix, source)
@@ -459,7 +503,10 @@ def expand_experiment(
 ) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
     """Expand an experiment's sweep grid.
 
-    ``data_root`` (the top-level ``data_root``) fills ``data.root`` where a run has none.
+    ``data_root`` (the top-level ``data_root``) fills ``data.root`` where a run reads its data
+    from disk and has no root of its own (:func:`gendyn.datainfo.uses_data_root`); runs on
+    embedded data never get one, so moving ``data_root`` changes none of them. Every run is
+    checked against the sizes of its data (:func:`check_data_sizes`).
 
     Returns
     -------
@@ -483,12 +530,74 @@ def expand_experiment(
         cfg = copy.deepcopy(base)
         for k, v in assignment.items():
             _set_dotted(cfg, k, v)
-        if data_root is not None and cfg.get("data", {}).get("root") is None:
-            cfg.setdefault("data", {})["root"] = str(data_root)
         cfg = {"experiment": name, "run": rid, **cfg}
         cfg = validate_run(cfg, source=f"experiments.{name} run {rid}")
+        if data_root is not None and cfg["data"].get("root") is None and uses_data_root(cfg["data"]):
+            cfg["data"]["root"] = str(data_root)
+        check_data_sizes(cfg, source=f"experiments.{name} run {rid}")
         runs.append((rid, assignment, cfg))
     return runs
+
+
+def check_data_sizes(run: Mapping[str, Any], source: str = "") -> None:
+    """Check a validated run against the sizes of its data, without loading it.
+
+    Catches what would otherwise fail inside the training job: a subset, ``n_test`` or
+    ``first_n`` larger than the data, more tracked images than a split holds, a batch larger
+    than the training split with ``drop_last``, record steps (``schedule.kind: list``) after
+    the last training step. Sizes come from :func:`gendyn.datainfo.split_sizes`; where they
+    are unknown (ImageNet folders, class subsets of mnist5k/digits) the job checks.
+
+    Raises
+    ------
+    ConfigError
+        Naming the key, its value and the size it exceeds.
+    """
+    head = f"{source}: " if source else ""
+    try:
+        sizes = split_sizes(run["data"])
+    except ValueError as e:
+        raise ConfigError(f"{head}{e}") from None
+    if sizes is None:
+        return
+    rec, tr = run["recording"], run["training"]
+    for split in ("train", "test"):
+        want = int(rec.get(f"n_tracked_{split}", 0))
+        if want > sizes[split]:
+            raise ConfigError(
+                f"{head}recording.n_tracked_{split}: {want} exceeds the {sizes[split]} images of the {split} split; lower it"
+            )
+    drop_last = bool(tr.get("drop_last"))
+
+    def per_epoch(n: int, bs: int) -> int:
+        return n // bs if drop_last else math.ceil(n / bs)
+
+    bs = int(tr["batch_size"])
+    spe = per_epoch(sizes["train"], bs)
+    if spe < 1:
+        raise ConfigError(
+            f"{head}training.batch_size: {bs} exceeds the {sizes['train']} training images with drop_last: true; "
+            "lower it or set training.drop_last: false"
+        )
+    objective = tr.get("objective")
+    if objective is not None:
+        test_bs = int(objective.get("test_batch_size") or bs)
+        test_spe = per_epoch(sizes["test"], test_bs)
+        if test_spe < 1:
+            raise ConfigError(
+                f"{head}training.objective.test_batch_size: {test_bs} exceeds the {sizes['test']} test images "
+                "with drop_last: true; lower it or set training.drop_last: false"
+            )
+        spe = min(spe, test_spe)
+    total = int(tr["steps"]) if tr.get("steps") is not None else int(tr["epochs"]) * spe
+    sched = rec.get("schedule", {})
+    if sched.get("kind") == "list":
+        bad = [int(x) for x in sched.get("steps", []) if int(x) > total]
+        if bad:
+            raise ConfigError(
+                f"{head}recording.schedule.steps: {bad} exceed the run's {total} training steps "
+                f"({spe} per epoch); lower them or train longer"
+            )
 
 
 def write_runs_table(runs: Iterable[tuple[str, Mapping[str, Any], Any]], path: Path | str) -> None:
@@ -524,8 +633,10 @@ def config_hash(cfg: Mapping[str, Any]) -> str:
 
 
 def read_run_config(path: Path | str) -> dict[str, Any]:
-    """Read and validate a run configuration file (YAML or JSON)."""
-    return validate_run(load_yaml(path), source=str(path))
+    """Read and validate a run configuration file (YAML or JSON), its data sizes included."""
+    cfg = validate_run(load_yaml(path), source=str(path))
+    check_data_sizes(cfg, source=str(path))
+    return cfg
 
 
 def write_run_config(cfg: Mapping[str, Any], path: Path | str) -> None:

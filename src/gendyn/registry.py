@@ -22,6 +22,7 @@ __all__ = [
     "Claim",
     "Measure",
     "NAMES",
+    "DIVERGED",
     "measures",
     "get",
     "figure_set",
@@ -208,11 +209,29 @@ class Measure:
         return {k: settings[k] for k in self.figure_keys if k in settings}
 
     def figure(self, name: str) -> FigureInfo:
-        """The figure ``name`` (a figure named ``prefix_*`` matches every ``prefix_...``)."""
+        """The figure ``name`` (a figure named ``prefix_*`` matches every ``prefix_...``).
+
+        Every figure set also knows :data:`DIVERGED`, the note a run figure job draws in place of
+        its figures when the run diverged too early for its analyses.
+        """
         for f in self.figures:
             if f.name == name or (f.name.endswith("*") and name.startswith(f.name[:-1])):
                 return f
+        if name == DIVERGED.name:
+            return DIVERGED
         raise KeyError(f"measure {self.name!r} draws no figure {name!r}; figures: {[f.name for f in self.figures]}")
+
+
+#: The figure of a run whose analyses were all skipped because it diverged too early
+#: (:mod:`gendyn.figures.diverged`); known to every figure set.
+DIVERGED = FigureInfo(
+    "diverged",
+    "diverged run",
+    "run diverged",
+    "Run ``{run}`` of experiment ``{experiment}`` diverged (non-finite training loss) and ended at its last "
+    "finite record point (training.on_divergence: record); it has too few record points for this analysis, "
+    "so the stage skipped it. Its training curves show the records it has.",
+)
 
 
 @lru_cache(maxsize=None)

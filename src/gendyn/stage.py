@@ -24,9 +24,18 @@ if TYPE_CHECKING:
 
     from gendyn.data import Data
 
-__all__ = ["RunSource", "select_records", "run_label"]
+__all__ = ["RunSource", "select_records", "run_label", "NotEnoughRecords"]
 
 logger = logging.getLogger(__name__)
+
+
+class NotEnoughRecords(ValueError):
+    """A run has too few record points for a stage (e.g. a run that diverged early).
+
+    The stage command (:func:`gendyn.cliutil.run_stage`) writes a skipped-run file in place of
+    the result when the run diverged, so the sweep goes on; for a run that trained to the end
+    it is an error of the settings.
+    """
 
 
 def select_records(steps: Any, n_records: int | None) -> np.ndarray:
@@ -79,6 +88,20 @@ class RunSource:
 
     def __repr__(self) -> str:
         return f"RunSource({str(self.run_dir)!r})"
+
+    @property
+    def divergence(self) -> dict[str, Any] | None:
+        """``{"step", "loss"}`` if the run diverged (``on_divergence: record``), else None."""
+        from gendyn import store
+
+        return store.divergence(self.attrs)
+
+    def divergence_attrs(self) -> dict[str, Any]:
+        """The ``diverged``, ``diverged_step``, ``diverged_loss`` attributes of a diverged run ({} otherwise)."""
+        d = self.divergence
+        if d is None:
+            return {}
+        return {"diverged": 1, "diverged_step": -1 if d["step"] is None else int(d["step"]), "diverged_loss": d["loss"]}
 
     @cached_property
     def config(self) -> dict[str, Any]:
@@ -145,10 +168,9 @@ class RunSource:
 
         ``lazy``: dask-backed (``chunks={}``) instead of loaded.
         """
-        import xarray as xr
+        from gendyn import store
 
-        ds = xr.open_dataset(self.run_file, group=name, engine="h5netcdf", chunks={} if lazy else None)
-        return ds if lazy else ds.load()
+        return store.open_group(self.run_file, name, lazy=lazy)
 
     @cached_property
     def metrics(self) -> xr.Dataset:

@@ -9,6 +9,20 @@ the full training state (weights, optimiser, RNG, step, counts of rows written) 
 atomically to ``resume.pt``. Rerunning after a kill truncates the staged records (``run.partial/``) back to
 those counts and continues; data order and augmentation are pure functions of
 (seed, epoch, batch), so the resumed run is bit-identical to an uninterrupted one on CPU.
+When training ends the state is saved once more, marked finished, before ``checkpoints.h5``
+and ``run.h5`` are assembled; staged records and ``resume.pt`` are deleted only after both
+files are published and verified, so an interruption during assembly (a kill, a full disk)
+resumes the assembly, not the training.
+
+Identity beyond the config: on CPU the result also depends on the number of torch threads
+(the order of floating-point sums in matrix products), so the thread count, device, dtype and
+the deterministic flags are recorded in ``run.h5`` (``threads``, ``determinism``) and in
+``resume.pt``. An interrupted run resumes only under the same ones: asked for another thread
+count it refuses, naming the recorded one; without ``threads`` it continues with the recorded
+one. A fresh run without ``threads`` uses 1, never "all cores".
+
+One writer per run directory: :func:`train_run` holds the lock of the directory
+(:mod:`gendyn.locks`) from its first look at the directory until its files are published.
 
 Runs with ``training.objective`` (paper 003) train on paired train/test batches through
 :class:`gendyn.memorization.SplitTraining`; its gate (the test accuracy fixed at the start of
@@ -21,6 +35,7 @@ import json
 import logging
 import math
 import platform
+import shutil
 import sys
 import time
 from collections.abc import Mapping
@@ -36,20 +51,41 @@ from tqdm import tqdm
 
 import gendyn
 from gendyn import store
-from gendyn.config import config_hash, write_run_config
+from gendyn.config import ConfigError, config_hash, write_run_config
+from gendyn.locks import exclusive
 from gendyn.data import Data, load_data
 from gendyn.memorization import SplitTraining
 from gendyn.models import build_run_model, count_parameters, relu_sites
 from gendyn.record import Recorder, layer_name, record_steps, relu_layers
 from gendyn.runtime import derive_seed, resolve_device
 
-__all__ = ["train_run", "TrainingDiverged", "tracked_indices", "lr_at"]
+__all__ = ["train_run", "TrainingDiverged", "ResumeMismatch", "tracked_indices", "lr_at", "DEFAULT_THREADS"]
 
 logger = logging.getLogger(__name__)
+
+#: Torch threads of a run started without an explicit count (the schema default of
+#: ``resources.train.threads``, which the workflow passes).
+DEFAULT_THREADS = 1
 
 
 class TrainingDiverged(RuntimeError):
     """The training loss became non-finite."""
+
+
+class ResumeMismatch(ConfigError):
+    """An interrupted run would resume under settings that change its results (thread count, device)."""
+
+
+def determinism(device: torch.device, dtype: torch.dtype, threads: int) -> dict[str, Any]:
+    """What, besides the config, decides a run's numbers: recorded in ``run.h5`` and ``resume.pt``."""
+    return {
+        "threads": int(threads),
+        "device": str(device),
+        "dtype": str(dtype).replace("torch.", ""),
+        "cudnn_deterministic": bool(torch.backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(torch.backends.cudnn.benchmark),
+        "deterministic_algorithms": bool(torch.are_deterministic_algorithms_enabled()),
+    }
 
 
 def tracked_indices(cfg: Mapping[str, Any], n_train: int, n_test: int) -> tuple[np.ndarray, np.ndarray]:
@@ -126,10 +162,20 @@ class _Counts:
 
 
 class _Trainer:
-    def __init__(self, cfg: Mapping[str, Any], out_dir: Path, *, device: torch.device, data: Data | None = None) -> None:
+    def __init__(
+        self,
+        cfg: Mapping[str, Any],
+        out_dir: Path,
+        *,
+        device: torch.device,
+        data: Data | None = None,
+        threads: int | None = None,
+    ) -> None:
         self.cfg = cfg
         self.out = out_dir
         self.device = device
+        self.requested_threads = threads
+        self.threads = int(threads) if threads is not None else DEFAULT_THREADS
         self.tr = cfg["training"]
         self.rec = cfg["recording"]
         self.seed = int(self.tr["seed"])
@@ -252,6 +298,8 @@ class _Trainer:
             "python_version": platform.python_version(),
             "device": str(self.device),
             "dtype": str(self.dtype).replace("torch.", ""),
+            "threads": int(self.threads),
+            "determinism": json.dumps(self._determinism(), sort_keys=True),
             "input_shape": np.asarray(self.data.input_shape, dtype=np.int64),
             "n_classes": int(self.data.n_classes),
             "n_train": len(self.data.train),
@@ -278,9 +326,43 @@ class _Trainer:
         self.ckpt = store.CheckpointWriter(p["ckpt_partial"], resume=resume)
 
     # ------------------------------------------------------------------ resume
-    def _save_resume(self, step: int) -> None:
+    def _determinism(self) -> dict[str, Any]:
+        return determinism(self.device, self.dtype, self.threads)
+
+    def _check_determinism(self, recorded: Mapping[str, Any] | None, *, finished: bool = False) -> None:
+        """Resume only under the thread count and device the run started with.
+
+        A run whose training had finished only assembles its files: nothing numeric is left, so
+        it continues whatever the thread count (its ``run.h5`` records the training's).
+        """
+        p = self.paths["resume"]
+        if recorded is not None and finished:
+            self.threads = int(recorded["threads"])
+            return
+        if recorded is None:
+            logger.warning("%s: records no thread count (written by an older gendyn); resuming with %d", p, self.threads)
+            return
+        want = int(recorded["threads"])
+        if want != self.threads:
+            if self.requested_threads is not None:
+                raise ResumeMismatch(
+                    f"{p}: this run started with {want} torch thread(s); resuming it with {self.threads} would "
+                    f"change its results on CPU (and mix two thread counts in one run). Rerun with --threads {want} "
+                    f"(Snakemake: resources.train.threads: {want}), or delete {p} to start over with {self.threads}"
+                )
+            logger.info("%s: resuming with the recorded %d torch thread(s)", p, want)
+            self.threads = want
+        if str(recorded.get("device")) != str(self.device):
+            raise ResumeMismatch(
+                f"{p}: this run started on {recorded.get('device')}; resuming it on {self.device} would change its "
+                f"results. Rerun with --device {str(recorded.get('device')).split(':')[0]}, or delete {p} to start over"
+            )
+
+    def _save_resume(self, step: int, *, finished: bool = False) -> None:
         state = {
             "config_hash": config_hash(self.cfg),
+            "determinism": self._determinism(),
+            "finished": finished,
             "step": step,
             "model": self.model.state_dict(),
             "optimizer": self.opt.state_dict(),
@@ -311,6 +393,7 @@ class _Trainer:
         if state.get("config_hash") != config_hash(self.cfg):
             logger.warning("%s: resume state belongs to another configuration; starting from scratch", p["resume"])
             return -1
+        self._check_determinism(state.get("determinism"), finished=bool(state.get("finished", False)))
         if not p["run_partial"].exists() or not p["ckpt_partial"].exists():
             logger.warning("%s: partial result files are missing; starting from scratch", self.out)
             return -1
@@ -330,7 +413,11 @@ class _Trainer:
         self.last_finite = state["last_finite"]
         if self.split is not None and state.get("objective") is not None:
             self.split.load_state_dict(state["objective"])
-        logger.info("resuming %s at step %d of %d", self.out, state["step"], self.total)
+        self.finished = bool(state.get("finished", False))
+        if self.finished:
+            logger.info("resuming %s: training had finished (step %d); assembling its files", self.out, state["step"])
+        else:
+            logger.info("resuming %s at step %d of %d", self.out, state["step"], self.total)
         return int(state["step"])
 
     # ------------------------------------------------------------------ record point
@@ -475,11 +562,28 @@ class _Trainer:
 
     # ------------------------------------------------------------------ main loop
     def run(self) -> None:
+        from gendyn.runtime import set_threads
+
         self.out.mkdir(parents=True, exist_ok=True)
+        self.finished = False
         step = self._try_resume()
         if step < 0:
             step = 0
             self._open_writers(resume=False)
+        set_threads(self.threads)
+        logger.info("torch threads: %d (%s)", self.threads, "given" if self.requested_threads is not None else "default")
+        if not self.finished:
+            self._train(step)
+        p = self.paths
+        self.ckpt.finish(p["ckpt"])
+        self.writer.finish(p["run"])
+        # Only now, with both files published and verified, the staged state may go.
+        p["resume"].unlink(missing_ok=True)
+        self.ckpt.remove()
+        self.writer.remove()
+        logger.info("run complete: %s", p["run"])
+
+    def _train(self, step: int) -> None:
         self._last_save = time.monotonic()
         is_tty = sys.stderr.isatty()
         bar = tqdm(
@@ -499,16 +603,13 @@ class _Trainer:
                     torch.set_rng_state(self._resume_rng[0].cpu())
                     if self._resume_rng[1] is not None:
                         torch.cuda.set_rng_state_all(self._resume_rng[1])
-                self._loop(step, bar)
+                step = self._loop(step, bar)
         finally:
             bar.close()
-        p = self.paths
-        self.ckpt.finish(p["ckpt"])
-        self.writer.finish(p["run"])
-        p["resume"].unlink(missing_ok=True)
-        logger.info("run complete: %s", p["run"])
+        # Marked finished: an interruption from here on resumes the assembly only.
+        self._save_resume(step, finished=True)
 
-    def _loop(self, step: int, bar: tqdm) -> None:
+    def _loop(self, step: int, bar: tqdm) -> int:
         self.model.train()
         if step in self.rec_set and step > self.counts.recorded_through:
             self._record(step)
@@ -537,7 +638,7 @@ class _Trainer:
                 bar.update(1)
                 if not math.isfinite(value):
                     if self._diverged(step, value):
-                        return
+                        return step
                 if step in self.rec_set:
                     self._record(step)
                     self._save_resume(step)
@@ -546,6 +647,7 @@ class _Trainer:
                     self._save_resume(step)
                 if step >= self.total or step % self.spe == 0:
                     break
+        return step
 
     def _gate_accuracy(self) -> float:
         """Accuracy on the whole test split in eval mode (the gate m of paper 003)."""
@@ -600,6 +702,7 @@ def train_run(
     device: str | None = None,
     data: Data | None = None,
     force: bool = False,
+    threads: int | None = None,
 ) -> Path:
     """Train one run with recording; return the path of the published ``run.h5``.
 
@@ -615,24 +718,66 @@ def train_run(
         Preloaded data (tests); loaded from ``cfg["data"]`` otherwise.
     force : bool
         Retrain even if a complete ``run.h5`` of the same configuration exists.
+    threads : int, optional
+        Torch CPU threads while training (restored afterwards). None: the count an interrupted
+        attempt recorded, else :data:`DEFAULT_THREADS`. Recorded in ``run.h5`` (``threads``).
 
     Raises
     ------
     TrainingDiverged
         On a non-finite loss with ``on_divergence: stop``.
+    ResumeMismatch
+        If an interrupted attempt used another thread count than ``threads`` (or another device).
+    gendyn.locks.LockHeld
+        At once, if another process trains into ``out_dir``.
+    gendyn.store.StoreError
+        If a file cannot be written (full disk, read-only directory), naming it.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise store.StoreError(f"{out}: cannot create the run directory ({e.strerror or e})") from None
+    if threads is not None and int(threads) < 1:
+        raise ValueError(f"threads: {threads} is invalid; give 1 or more torch threads")
+    with exclusive(out, "gendyn train", directory=True):
+        return _train_locked(cfg, out, device=device, data=data, force=force, threads=threads)
+
+
+def _complete(out: Path, cfg: Mapping[str, Any]) -> bool:
+    """Whether ``out`` holds a published, verified run of this configuration (both files)."""
+    final, ckpt = out / store.RUN_FILE, out / store.CHECKPOINT_FILE
+    if not final.exists():
+        return False
+    try:
+        attrs = store.check_run_file(final)
+        if attrs.get("config_hash") != config_hash(cfg):
+            logger.info("%s belongs to another configuration; training this one", final)
+            return False
+        store.verify_file(final, fmt=store.FORMAT, missing_ok=True)
+        store.verify_file(ckpt, fmt=store.CHECKPOINT_FORMAT, missing_ok=True)
+    except store.StoreError as e:
+        logger.warning("%s; it is rebuilt", e)
+        return False
+    return True
+
+
+def _train_locked(
+    cfg: Mapping[str, Any], out: Path, *, device: str | None, data: Data | None, force: bool, threads: int | None
+) -> Path:
     final = out / store.RUN_FILE
-    if final.exists() and not force:
-        try:
-            attrs = store.check_run_file(final)
-            if attrs.get("config_hash") == config_hash(cfg) and (out / store.CHECKPOINT_FILE).exists():
-                logger.info("%s is complete for this configuration; nothing to do (use --force to retrain)", final)
-                return final
-        except store.StoreError:
-            pass
-    # A final file from an older configuration must not survive next to new partial files.
+    # Temporary files of a writer that was killed (we hold the lock: none is live).
+    for d in (out, out / "run.partial", out / "checkpoints.partial"):
+        store.remove_orphans(d)
+    if not force and _complete(out, cfg):
+        # A kill after publishing may have left the staged state behind.
+        (out / store.RESUME_FILE).unlink(missing_ok=True)
+        for d in ("run.partial", "checkpoints.partial"):
+            shutil.rmtree(out / d, ignore_errors=True)
+        logger.info("%s is complete for this configuration; nothing to do (use --force to retrain)", final)
+        return final
+    # A final file from an older configuration, or a damaged one, must not survive next to new
+    # partial files; the staged records (if any) rebuild both.
     for name in (store.RUN_FILE, store.CHECKPOINT_FILE):
         (out / name).unlink(missing_ok=True)
     cfg_path = out / store.CONFIG_FILE
@@ -642,7 +787,7 @@ def train_run(
     if dev.type == "cuda":
         torch.backends.cudnn.benchmark = False
         torch.backends.cudnn.deterministic = True
-    trainer = _Trainer(cfg, out, device=dev, data=data)
+    trainer = _Trainer(cfg, out, device=dev, data=data, threads=threads)
     logger.info(
         "training %s/%s on %s: %d steps (%d per epoch), %d record points, %d recording sites",
         cfg.get("experiment", ""),
@@ -653,10 +798,13 @@ def train_run(
         len(trainer.rec_steps),
         len(trainer.layers),
     )
+    saved_threads = torch.get_num_threads()
     try:
         trainer.run()
     finally:
         for w in (getattr(trainer, "writer", None), getattr(trainer, "ckpt", None)):
             if w is not None:
                 w.close()
+        if torch.get_num_threads() != saved_threads:
+            torch.set_num_threads(saved_threads)
     return final

@@ -16,6 +16,7 @@ from gendyn.config import (
     expand_experiment,
     validate_config,
 )
+from gendyn.datainfo import uses_data_root
 
 try:
     CFG = validate_config(config, source="workflow config")

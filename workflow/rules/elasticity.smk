@@ -27,8 +27,11 @@ def elasticity_histogram_inputs(wildcards):
 
 
 def elasticity_data_model(experiment):
+    """The experiment's data and model; data_root reaches only data read from disk."""
     exp = CFG["experiments"][experiment]
-    data = {**exp["data"], "root": exp["data"].get("root") or CFG.get("data_root")}
+    data = dict(exp["data"])
+    if data.get("root") is None and uses_data_root(data):
+        data["root"] = CFG.get("data_root")
     return {"data": data, "model": exp["model"]}
 
 

@@ -68,9 +68,16 @@ def figure_labels(figure_set, wildcards, run=""):
 
 
 def figure_captions(figure_set, scope, values):
-    """{figure name: caption} of a figure job, with the values it was drawn with."""
+    """{figure name: caption} of a figure job, with the values it was drawn with (a run job
+    draws registry.DIVERGED instead when its run diverged too early for its analyses).
+    """
     m = registry.figure_set(figure_set)
-    return {f.name: m.caption(f.name, values) for f in m.figures if f.scope == scope}
+    captions = {
+        f.name: m.caption(f.name, values) for f in m.figures if f.scope == scope
+    }
+    if scope == "run":
+        captions[registry.DIVERGED.name] = m.caption(registry.DIVERGED.name, values)
+    return captions
 
 
 def caption_values(figure_set, experiment, run, settings):

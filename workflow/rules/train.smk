@@ -48,5 +48,6 @@ rule train:
         runtime=TRAIN_RES["runtime"],
     params:
         out_dir=lambda wildcards, output: Path(output.run).parent,
+    # --log: the log of an interrupted attempt is kept as {log}.1, .2, ... (not overwritten).
     shell:
-        "gendyn train {input.config:q} {params.out_dir:q} --threads {threads} 2> {log:q}"
+        "gendyn --log {log:q} train {input.config:q} {params.out_dir:q} --threads {threads}"

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from gendyn.data._seeding import np_rng, torch_gen
+from gendyn.datainfo import ROOT_DATASETS as _ROOT_DATASETS
 
 if TYPE_CHECKING:
     from gendyn.data.settings import DataSettings
@@ -75,8 +76,8 @@ REAL_DATASET_NAMES: tuple[str, ...] = ("mnist5k", "digits", "mnist", "cifar10", 
 NOISE_BASE_NAMES: tuple[str, ...] = ("mnist5k", "digits", "mnist", "cifar10", "cifar100")
 #: Generated datasets whose shapes and labels come from ``data.base``.
 SYNTHETIC_NAMES: tuple[str, ...] = ("gaussian_noise", "mixture")
-#: Datasets read from files under ``data.root``.
-ROOT_DATASETS: tuple[str, ...] = ("mnist", "cifar10", "cifar100", "imagenet")
+#: Datasets read from files under ``data.root`` (defined with the config layer's dataset facts).
+ROOT_DATASETS: tuple[str, ...] = _ROOT_DATASETS
 #: Shipped datasets without a test split of their own (split by ``n_test``/``split_mode``).
 SPLIT_DATASETS: tuple[str, ...] = ("mnist5k", "digits")
 #: Values of ``data.split_mode`` (mnist5k/digits train/test split).

@@ -91,6 +91,31 @@ class FigureJob:
         """An analysis file, checked and loaded (cached within the job)."""
         return _open(str(path))
 
+    def skipped(self, path: Path | str) -> bool:
+        """Whether an analysis input is a skipped-run file (:func:`gendyn.store.skipped_dataset`)."""
+        from gendyn import store
+
+        return Path(path).suffix == ".nc" and store.is_skipped(self.open(path))
+
+    def divergences(self) -> dict[str, dict[str, Any]]:
+        """Run -> ``{"step", "loss"}`` of every diverged run among the inputs ("" for a run job's run)."""
+        from gendyn import store
+
+        out: dict[str, dict[str, Any]] = {}
+        for role, paths in self.inputs.items():
+            for path in paths:
+                if path.suffix == ".nc":
+                    attrs = dict(self.open(path).attrs)
+                elif path.suffix == ".h5":
+                    attrs = store.check_run_file(path)
+                else:
+                    continue
+                d = store.divergence(attrs)
+                if d is not None:
+                    run = "" if self.scope == "run" else str(attrs.get("run") or path.parent.name)
+                    out[run] = d
+        return out
+
     def measure_settings(self, name: str) -> dict[str, Any]:
         """Measure ``name``'s settings for figures: the given figure keys, schema defaults for the rest."""
         from gendyn.config import stage_settings
@@ -117,18 +142,31 @@ def run_figure_job(job: FigureJob, out_dir: Path | str) -> list[Path]:
     """
     from gendyn.figures import save_figure
 
+    from gendyn.figures.diverged import DIVERGED_FIGURE, diverged_figure, divergence_note, mark_diverged
+
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     dpi = int(job.view["dpi"])
     written: list[Path] = []
-    drawn: Iterable[tuple[str, Any]] = _module(job.figure_set).draw(job)
+    diverged = job.divergences()
+    analyses = [p for paths in job.inputs.values() for p in paths if p.suffix == ".nc"]
+    drawn: Iterable[tuple[str, Any]]
+    if job.scope == "run" and job.figure_set != "views" and analyses and all(job.skipped(p) for p in analyses):
+        # Every analysis of this run was skipped (it diverged too early): say so instead.
+        reasons = [str(job.open(p).attrs.get("skipped", "")) for p in analyses]
+        d = next(iter(diverged.values()), {"step": "?", "loss": ""})
+        title = f"{job.experiment} / {job.run}" if job.experiment else job.run
+        drawn = [(DIVERGED_FIGURE, diverged_figure(title, d, reasons))]
+    else:
+        drawn = _module(job.figure_set).draw(job)
+    note = divergence_note(diverged)
     for name, obj in drawn:
         if hasattr(obj, "to_csv"):  # a table that goes with a figure (e.g. its numbers)
             from gendyn.store import atomic_write_text
 
             atomic_write_text(out / f"{name}.csv", obj.to_csv(index=False))
             continue
-        _, png = save_figure(obj, out / name, dpi=dpi)
+        _, png = save_figure(mark_diverged(obj, note), out / name, dpi=dpi)
         logger.info("wrote %s", png)
         written.append(png)
     if not written:

@@ -23,12 +23,10 @@ def _run_of(path: Path) -> str:
 
 
 def _metrics(path: Path) -> tuple[Any, dict[str, Any]]:
-    import xarray as xr
-
     from gendyn import store
 
     attrs = store.check_run_file(path)
-    return xr.open_dataset(path, group="metrics", engine="h5netcdf").load(), attrs
+    return store.open_group(path, "metrics"), attrs
 
 
 def _analysis_roles(job: Any) -> list[str]:
@@ -52,7 +50,8 @@ def draw(job: Any) -> Iterator[tuple[str, Any]]:
         title = f"{attrs.get('experiment', '')} / {attrs.get('run', '')}"
         yield "curves", training_curves(metrics, title=title, x_axis=view["x_axis"], log_x=view["log_x"], attrs=attrs)
         if view["dashboard"]:
-            analyses = {m: job.open(job.one(m)) for m in _analysis_roles(job)}
+            # A skipped-run file (a run that diverged too early for a stage) has no panel.
+            analyses = {m: job.open(job.one(m)) for m in _analysis_roles(job) if not job.skipped(job.one(m))}
             yield "dashboard", run_dashboard(
                 metrics, analyses, settings=settings, attrs=attrs, title=f"{title}: every measure", log_x=view["log_x"]
             )
@@ -69,7 +68,7 @@ def draw(job: Any) -> Iterator[tuple[str, Any]]:
     analyses: dict[str, dict[str, Any]] = {r: {} for r in metrics}
     for m in _analysis_roles(job):
         for path in job.many(m):
-            if _run_of(path) in analyses:
+            if _run_of(path) in analyses and not job.skipped(path):
                 analyses[_run_of(path)][m] = job.open(path)
     runs = [r for r in table["run"].astype(str) if r in metrics]
     table = table[table["run"].astype(str).isin(runs)]

@@ -364,7 +364,9 @@ def early_mid_figure(summaries: Sequence[xr.Dataset], *, generalization: str = "
         raise ValueError(f"generalization={generalization!r}; choose one of {sorted(_GEN)}")
     ylabel, fn = _GEN[generalization]
     xs, ys, labels = [], [], []
+    diverged: list[str] = []
     for s in summaries:
+        diverged += [f"{s.attrs.get('experiment', '')}/{r}".lstrip("/") for r in json.loads(s.attrs.get("diverged_runs", "[]"))]
         xs.append(s["R"].values)
         ys.append(fn(s))
         for i in range(s.sizes["run"]):
@@ -388,6 +390,8 @@ def early_mid_figure(summaries: Sequence[xr.Dataset], *, generalization: str = "
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, frameon=False, loc="best")
     ax.set_title(title or f"early/mid cross-path ratio vs generalization ({len(x)} runs)", fontsize=10)
+    if diverged:
+        fig.suptitle(f"diverged, left out: {', '.join(diverged)}", fontsize=9, color="tab:red")
     return fig
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gendyn.parallel import AnalysisJob
-from gendyn.stage import RunSource
+from gendyn.stage import NotEnoughRecords, RunSource
 
 if TYPE_CHECKING:
     import xarray as xr
@@ -218,6 +218,11 @@ def compute(run: RunSource | Path | str, settings: Mapping[str, Any], *, job: An
     if any(b < 0 for b in baselines):
         raise ValueError(f"analyses.paths.baselines: {s['baselines']} with baseline_base 1 must be >= 1")
     lag = int(s["lag"])
+    if len(steps) < lag + 1:
+        raise NotEnoughRecords(
+            f"{run_file}: {len(steps)} record(s) but analyses.paths.lag = {lag}: the paths analysis compares "
+            f"record t with t - {lag}, so it needs at least {lag + 1} records"
+        )
     options = CrossPathOptions(
         norm=s["norm"],
         lag=lag,
@@ -463,12 +468,19 @@ def summary(
     settings : resolved ``analyses.paths``; reads ``ratio_layer`` (1-based model layer or name)
     job : unused (every stage takes one)
 
+    Notes
+    -----
+    A run that diverged (``on_divergence: record``) and has no ratio (a skipped-run file, or
+    too few records for the early or mid stage) is left out and named in the attribute
+    ``diverged_runs`` (JSON list); the other runs make the summary.
+
     Raises
     ------
     KeyError
         If ``ratio_layer`` was not analysed in a run.
     ValueError
-        If a run has no early/mid ratio (e.g. its learning rate never decays), naming the run.
+        If a run that did not diverge has no early/mid ratio (e.g. its learning rate never
+        decays), naming the run.
     """
     import xarray as xr
 
@@ -476,8 +488,14 @@ def summary(
 
     ratio_layer = settings["ratio_layer"]
     rows = []
+    diverged: list[str] = []
     for f in run_files:
         ds = store.open_analysis(f)
+        if store.is_skipped(ds):
+            diverged.append(str(ds.attrs.get("run", Path(f).stem)))
+            logger.warning("%s: %s; left out of the summary", f, ds.attrs.get(store.SKIPPED_ATTR))
+            ds.close()
+            continue
         names = [str(v) for v in ds["layer"].values]
         if isinstance(ratio_layer, str) and ratio_layer in names:
             lay = ratio_layer
@@ -491,6 +509,11 @@ def summary(
                 )
         note = str(ds.attrs.get("early_mid_note", ""))
         val = float(ds["early_mid_ratio"].sel(layer=lay))
+        if not np.isfinite(val) and store.divergence(ds.attrs) is not None:
+            diverged.append(str(ds.attrs.get("run")))
+            logger.warning("%s: run %r diverged and has no early/mid ratio; left out of the summary", f, ds.attrs.get("run"))
+            ds.close()
+            continue
         if not np.isfinite(val):
             raise ValueError(
                 f"{f}: run {ds.attrs.get('run')!r} has no early/mid ratio at layer {lay!r}: "
@@ -530,6 +553,7 @@ def summary(
     out["test_acc"].attrs["description"] = "final test accuracy (fraction 0-1)"
     out["train_acc"].attrs["description"] = "final train accuracy (fraction 0-1)"
     out.attrs["ratio_layer"] = str(ratio_layer)
+    out.attrs["diverged_runs"] = json.dumps(diverged)
     for r in rows:
         logger.info("%s: R = %.4f (layer %s), test_acc = %.4f", r["run"], r["R"], r["layer"], r["test_acc"])
     return out
