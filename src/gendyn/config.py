@@ -264,6 +264,13 @@ def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, An
     for name, exp in out["experiments"].items():
         prefix = f"experiments.{name}."
         _check_semantics(exp, prefix, source)
+        if exp.get("reproduces"):
+            from gendyn.report import check_reproduces
+
+            try:
+                check_reproduces(exp["reproduces"], f"{prefix}reproduces")
+            except ValueError as e:
+                raise ConfigError(f"{source}: {e}" if source else str(e)) from None
         for key, values in exp.get("sweep", {}).items():
             section, _, rest = key.partition(".")
             _check_sweep_key(exp, section, rest, prefix + "sweep." + key, source)
