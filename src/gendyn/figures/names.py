@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["KEY_NAMES", "SEED_BAND", "readable_key", "readable_value", "assignment_label"]
+__all__ = ["KEY_NAMES", "SEED_BAND", "SEED_KEYS", "readable_key", "readable_value", "assignment_label"]
 
 #: How seeds are pooled in every figure that pools them (named in legends and captions).
 SEED_BAND = "min-max"
+#: Swept keys whose runs are pooled (mean and band), never compared.
+SEED_KEYS = ("training.seed",)
 
 
 def _is_number(v: Any) -> bool:
