@@ -84,7 +84,7 @@ def test_default_config_validates_and_fills_defaults() -> None:
     assert quick["recording"]["schedule"]["kind"] == "epoch"
     assert quick["training"]["device"] == "auto"
     # Defaults of sections the file does not mention at all.
-    assert quick["figures"] == {"dpi": 150, "x_axis": "step", "log_x": "auto", "dashboard": True}
+    assert quick["figures"] == {"dpi": 150, "x_axis": "auto", "log_x": "auto", "dashboard": True, "run_figures": "all"}
     assert quick["recording"]["masks"] is True
     assert quick["recording"]["schedule"]["include_init"] is True
     assert quick["training"]["lr_schedule"]["unit"] == "epoch"

@@ -531,17 +531,18 @@ def test_quick_experiment_dashboard_panel_and_comparison_rows(quick_run: tuple[P
     import matplotlib.pyplot as plt
 
     from gendyn.elasticity.figures import compare_rows, dashboard_panel
+    from gendyn.figures.style import XAxis
 
     _, ds = quick_run
     s = stage_settings("elasticity", None)
     rows = compare_rows(ds, s)
-    assert list(rows) == ["LE, same class", "LE, different class"]
+    assert [label.split("\n")[0] for label in rows] == ["LE, same class", "LE, different class"]
     for da, name in zip(rows.values(), ("within", "between")):
         assert da.dims == ("record",) and np.array_equal(da.values, ds[name].values)
         assert np.array_equal(da["step"].values, ds["step"].values)
     fig, ax = plt.subplots()
-    dashboard_panel(ax, ds, s, 1.0)
-    lines = [ln for ln in ax.get_lines() if ln.get_label() in ("LE same class", "LE different class")]
+    dashboard_panel(ax, ds, s, XAxis(log=True))
+    lines = [ln for ln in ax.get_lines() if ln.get_label() in ("LE, same class", "LE, different class")]
     assert len(lines) == 2 and np.array_equal(lines[0].get_xdata(), ds["step"].values + 1.0)
     plt.close(fig)
     assert compare_rows(ds.drop_vars(["within", "between"]), s) == {}

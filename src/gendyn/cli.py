@@ -265,7 +265,7 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("run_h5")
     c.add_argument("prefix", help="output path without extension")
     c.add_argument("--dpi", type=int, default=150)
-    c.add_argument("--x-axis", choices=["step", "epoch"], default="step")
+    c.add_argument("--x-axis", choices=["auto", "step", "epoch"], default="auto", help="auto: epochs for runs recorded once per epoch, else steps")
     c.add_argument("--log-x", type=str.lower, choices=["auto", "true", "false"], default="auto")
     c.set_defaults(func=cmd_plot)
     import importlib

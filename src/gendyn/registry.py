@@ -64,21 +64,26 @@ class Stage:
 
 @dataclass(frozen=True)
 class FigureInfo:
-    """One figure a measure draws: the file stem, how the paper numbers it, its caption.
+    """One figure a measure draws: the file stem, its title, its caption, the paper figures it shows.
 
-    ``caption`` is reStructuredText for the report; ``{...}`` fields are filled from the
-    figure job's settings by :meth:`Measure.caption`. ``shows`` lists the paper's figures
-    (ids as the paper numbers them: ``"Fig 2"``, ``"Fig 1a"``, ``"App. E"``, ``"Sec. 4"``;
-    ``"R1"`` is paper 001's robustness result from the authors' code) that this figure
-    reproduces; empty for project extensions and run views.
+    ``caption`` is reStructuredText for the report; ``{...}`` fields are filled with the values
+    the figure job used (:func:`gendyn.report.caption_values`). ``shows`` lists the paper's
+    figures (ids as the paper numbers them: ``"Fig 2"``, ``"Fig 1a"``, ``"App. E"``,
+    ``"Sec. 4"``; ``"R1"`` is paper 001's robustness result from the authors' code) that this
+    figure type can reproduce; empty for project extensions and run views. An experiment names
+    the ones it reproduces in its ``reproduces`` (:mod:`gendyn.report`).
     """
 
     name: str
-    label: str
     title: str
     caption: str
     scope: Scope = "run"
     shows: tuple[str, ...] = ()
+
+    @property
+    def label(self) -> str:
+        """The report label: the paper ids joined by ", " (``Fig 2, Fig 9``), else the title."""
+        return ", ".join(self.shows) if self.shows else self.title
 
 
 @dataclass(frozen=True)

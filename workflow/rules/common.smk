@@ -10,6 +10,7 @@ from typing import Callable
 from snakemake.exceptions import WorkflowError
 
 from gendyn import registry
+from gendyn.figures.names import SEED_KEYS
 from gendyn.config import (
     ConfigError,
     active_experiments,
@@ -86,9 +87,34 @@ def experiments_with(key):
     return [name for name in EXPERIMENTS if analysis_config(name, key) is not None]
 
 
+#: The plot options a figure job reads (its rerun trigger); `run_figures` only selects jobs.
+JOB_VIEW_KEYS = ("dpi", "x_axis", "log_x", "dashboard")
+
+
 def view_options(experiment):
     """experiments.<experiment>.figures: plot options of every figure job (dpi, axes)."""
     return CFG["experiments"][experiment]["figures"]
+
+
+def job_view_options(experiment):
+    """The plot options passed to figure jobs (the keys they read)."""
+    opts = view_options(experiment)
+    return {k: opts[k] for k in JOB_VIEW_KEYS if k in opts}
+
+
+def figure_run_ids(experiment):
+    """Runs that get per-run figures: all, or with `figures.run_figures: first_seed` those with
+    the first value of a swept training.seed (the others still enter experiment figures).
+    """
+    ids = run_ids(experiment)
+    if view_options(experiment)["run_figures"] != "first_seed":
+        return ids
+    seeds = CFG["experiments"][experiment].get("sweep", {}).get("training.seed")
+    if not seeds:
+        return ids
+    return [
+        rid for rid in ids if RUNS[experiment][rid][0].get("training.seed") == seeds[0]
+    ]
 
 
 # ---------------------------------------------------------------- settings reach every stage alike
@@ -189,7 +215,7 @@ def experiment_figures(figure_set, scope, inputs, settings=None):
 
 def measure_figure_settings(experiment, measures):
     """{"view": plot options, measure: its figure keys} for a figure job (its rerun trigger)."""
-    out = {"view": view_options(experiment)}
+    out = {"view": job_view_options(experiment)}
     for name in measures:
         cfg = analysis_config(experiment, name)
         if cfg is not None:
@@ -228,16 +254,20 @@ ANALYSIS_FILES = []
 
 
 def swept_keys(experiment):
+    """Keys that take several values, seed keys excepted (their runs are pooled, not compared)."""
     return [
         k
         for k, v in CFG["experiments"][experiment].get("sweep", {}).items()
-        if len(v) > 1
+        if len(v) > 1 and k not in SEED_KEYS
     ]
 
 
 def views_targets(experiment):
     out = [f"{RESULTS}/{experiment}/runs.csv"]
-    out += [figure_dir(experiment, "views", "run", rid) for rid in run_ids(experiment)]
+    out += [
+        figure_dir(experiment, "views", "run", rid)
+        for rid in figure_run_ids(experiment)
+    ]
     if view_options(experiment)["dashboard"] and swept_keys(experiment):
         out.append(figure_dir(experiment, "views", "experiment"))
     return out

@@ -87,7 +87,8 @@ def elasticity_targets(experiment):
             return []
         return [figure_dir(experiment, "elasticity", "run", "pretrained")]
     out = [
-        figure_dir(experiment, "elasticity", "run", rid) for rid in run_ids(experiment)
+        figure_dir(experiment, "elasticity", "run", rid)
+        for rid in figure_run_ids(experiment)
     ]
     out.append(figure_dir(experiment, "elasticity", "experiment"))
     cluster = le.get("cluster")

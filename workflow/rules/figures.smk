@@ -1,8 +1,15 @@
 # Every figure rule of the workflow, made from one template: one job per (experiment, figure
 # set, run) or (experiment, figure set) runs `gendyn figures`, which draws every figure of the
-# set its inputs allow into one folder; the report lists each PNG with its caption
-# (gendyn.registry: label, title, caption per figure). Include this file after the rules
-# files of the measures: they register their figure jobs in FIGURE_JOBS (common.smk).
+# set its inputs allow into one folder; the report lists each PNG under its paper and
+# experiment, labelled by the paper figure it reproduces, with its caption (gendyn.report:
+# the registry's text with the values the job used and the reproduction index's verdicts).
+# Include this file after the rules files of the measures: they register their figure jobs in
+# FIGURE_JOBS (common.smk).
+
+from gendyn import report as report_lib
+
+#: The reproduction index (written after the figures); read when the report is rendered.
+REPRODUCTION_INDEX = f"{RESULTS}/reproduction.csv"
 
 
 def views_inputs_run(wildcards):
@@ -49,45 +56,68 @@ def figure_input_args(wildcards, input):
 
 
 def figure_category(figure_set):
-    """Report category of a figure set: the paper of a measure, "Runs" for the views."""
+    """Report category of a figure set: the paper of a measure, "Runs" for the views.
+
+    The report lists categories alphabetically: Paper 000 ... Paper 003, then Runs.
+    """
     return "Runs" if figure_set == "views" else registry.get(figure_set).category
 
 
-def figure_subcategory(figure_set, wildcards, experiment):
-    info = registry.figure_info(figure_set, wildcards.figure)
-    return f"{experiment}: {info.title} ({info.label})"
+def figure_subcategory(figure_set, experiment):
+    """One subcategory per experiment (a neurashed study is a simulation study)."""
+    if figure_set == "neurashed":
+        return f"simulation study '{experiment}'"
+    return experiment
 
 
-def figure_labels(figure_set, wildcards, run=""):
+def experiment_declared(figure_set, experiment):
+    """What the experiment (or neurashed study) declares in `reproduces`, as
+    {"PAPER:FIGURE": [run ids]} (gendyn.reproduction.declare); None when it declares nothing."""
+    if figure_set == "neurashed":
+        ids = REPRODUCTION["studies"].get(experiment)
+        return None if ids is None else {i: [] for i in ids}
+    return REPRODUCTION["experiments"].get(experiment)
+
+
+def figure_labels(figure_set, wildcards, experiment, run=""):
+    """Report labels: the paper figure ids ("Fig 2, Fig 9") or the title of a project figure,
+    what it shows, and the run. The report sorts rows by the first label."""
     info = registry.figure_info(figure_set, wildcards.figure)
-    labels = {"run": run} if run else {}
-    if wildcards.figure.startswith("compare_"):
-        labels["swept key"] = wildcards.figure[len("compare_") :]
-    labels["figure"] = info.label
+    labels = {
+        "figure": report_lib.figure_label(
+            figure_set,
+            wildcards.figure,
+            experiment_declared(figure_set, experiment),
+            run,
+        ),
+        "shows": info.title,
+    }
+    if run:
+        labels["run"] = run
     return labels
 
 
-def figure_captions(figure_set, scope, values):
-    """{figure name: caption} of a figure job, with the values it was drawn with (a run job
-    draws registry.DIVERGED instead when its run diverged too early for its analyses).
-    """
-    m = registry.figure_set(figure_set)
-    captions = {
-        f.name: m.caption(f.name, values) for f in m.figures if f.scope == scope
-    }
-    if scope == "run":
-        captions[registry.DIVERGED.name] = m.caption(registry.DIVERGED.name, values)
-    return captions
-
-
-def caption_values(figure_set, experiment, run, settings):
-    """Values the captions of a figure set quote (names, and what the settings chose)."""
-    values = {"experiment": experiment, "run": run}
-    mem = settings.get("memorization")
-    if mem is not None:
-        figure = mem.get("paper_figure") or ""
-        values["reproduces"] = f"; reproduces {figure}" if figure else ""
-    return values
+def figure_report(job, wildcards):
+    """The job's captions (gendyn.report.FigureCaptions): a param that is not a builtin type,
+    so Snakemake leaves it out of the rerun trigger; the caption template calls it."""
+    exp, run = _expand(job.experiment, wildcards), _expand(job.run, wildcards)
+    if job.figure_set == "neurashed":
+        settings, view, runs = NEURASHED["studies"][exp], {}, {}
+    else:
+        settings = (
+            analysis_config(exp, job.figure_set) if job.figure_set != "views" else None
+        )
+        view, runs = view_options(exp), RUNS[exp]
+    return report_lib.FigureCaptions(
+        figure_set=job.figure_set,
+        experiment=exp,
+        run=run,
+        values=report_lib.caption_values(
+            job.figure_set, exp, run, settings=settings, view=view, runs=runs
+        ),
+        declared=experiment_declared(job.figure_set, exp),
+        index_csv=REPRODUCTION_INDEX,
+    )
 
 
 def _expand(pattern, wildcards):
@@ -108,10 +138,13 @@ for _job in FIGURE_JOBS:
                 caption="../report/figure.rst",
                 category=figure_category(_job.figure_set),
                 subcategory=lambda wildcards, j=_job: figure_subcategory(
-                    j.figure_set, wildcards, _expand(j.experiment, wildcards)
+                    j.figure_set, _expand(j.experiment, wildcards)
                 ),
                 labels=lambda wildcards, j=_job: figure_labels(
-                    j.figure_set, wildcards, _expand(j.run, wildcards)
+                    j.figure_set,
+                    wildcards,
+                    _expand(j.experiment, wildcards),
+                    _expand(j.run, wildcards),
                 ),
             ),
         log:
@@ -135,16 +168,7 @@ for _job in FIGURE_JOBS:
                 f"--experiment {shlex.quote(_expand(j.experiment, wildcards))}"
                 + (f" --run {shlex.quote(_expand(j.run, wildcards))}" if j.run else "")
             ),
-            captions=lambda wildcards, j=_job: figure_captions(
-                j.figure_set,
-                j.scope,
-                caption_values(
-                    j.figure_set,
-                    _expand(j.experiment, wildcards),
-                    _expand(j.run, wildcards),
-                    j.settings(wildcards),
-                ),
-            ),
+            report=lambda wildcards, j=_job: figure_report(j, wildcards),
         shell:
             "gendyn figures {params.figure_set} {params.scope} {output:q} {params.inputs}"
             " --settings {params.settings:q} {params.names} 2> {log:q}"

@@ -23,7 +23,11 @@ def lc_regions_options(wildcards, input):
 def lc_figure_inputs_run(wildcards):
     exp, rid = wildcards.experiment, wildcards.run
     cfg = analysis_config(exp, "lc")
-    out = {"lc": f"{RESULTS}/{exp}/analysis/lc/{rid}.nc"}
+    # run.h5 for the x axis (the record schedule decides the log axis)
+    out = {
+        "lc": f"{RESULTS}/{exp}/analysis/lc/{rid}.nc",
+        "run": f"{run_dir(exp, rid)}/run.h5",
+    }
     if cfg["regions"]["enabled"]:
         out["regions"] = f"{RESULTS}/{exp}/analysis/regions/{rid}.nc"
     if cfg["robust"]["enabled"]:
@@ -35,6 +39,7 @@ def lc_figure_inputs_experiment(wildcards):
     exp = wildcards.experiment
     return {
         "lc": [f"{RESULTS}/{exp}/analysis/lc/{rid}.nc" for rid in run_ids(exp)],
+        "run": [f"{run_dir(exp, rid)}/run.h5" for rid in run_ids(exp)],
         "runs_table": f"{RESULTS}/{exp}/runs.csv",
     }
 
@@ -46,7 +51,9 @@ FIGURE_JOBS.append(experiment_figures("lc", "experiment", lc_figure_inputs_exper
 def lc_targets(experiment):
     if analysis_config(experiment, "lc") is None:
         return []
-    out = [figure_dir(experiment, "lc", "run", rid) for rid in run_ids(experiment)]
+    out = [
+        figure_dir(experiment, "lc", "run", rid) for rid in figure_run_ids(experiment)
+    ]
     if len(run_ids(experiment)) > 1:
         out.append(figure_dir(experiment, "lc", "experiment"))
     return out

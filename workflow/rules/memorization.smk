@@ -12,11 +12,39 @@ def memorization_inputs(wildcards):
     }
 
 
+def memorization_compare_runs(experiment):
+    """run.h5 of the runs of analyses.memorization.compare_experiments that share an objective
+    with this experiment (drawn beside its own runs, e.g. real images beside noise)."""
+    names = analysis_config(experiment, "memorization")["compare_experiments"]
+
+    def objective(exp, rid):
+        return (RUNS[exp][rid][1]["training"].get("objective") or {}).get("name")
+
+    own = {objective(experiment, rid) for rid in run_ids(experiment)}
+    out = []
+    for name in names:
+        if name not in EXPERIMENTS:
+            raise WorkflowError(
+                f"experiments.{experiment}.analyses.memorization.compare_experiments: {name!r} "
+                f"is not an active experiment; active: {EXPERIMENTS}"
+            )
+        out += [
+            f"{run_dir(name, rid)}/run.h5"
+            for rid in run_ids(name)
+            if objective(name, rid) in own
+        ]
+    return out
+
+
 def memorization_figure_inputs(wildcards):
-    return {
+    inputs = {
         **memorization_inputs(wildcards),
         "summary": f"{RESULTS}/{wildcards.experiment}/analysis/memorization/summary.nc",
     }
+    compare = memorization_compare_runs(wildcards.experiment)
+    if compare:
+        inputs["compare_run"] = compare
+    return inputs
 
 
 FIGURE_JOBS.append(

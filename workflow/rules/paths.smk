@@ -34,11 +34,11 @@ def paths_figure_inputs_experiment(wildcards):
                 f"experiments.{wildcards.experiment}.analyses.paths.figures.fig7_experiments: "
                 f"{name!r} is not an active experiment with analyses.paths; active: {EXPERIMENTS}"
             )
+    names = [wildcards.experiment, *others]
     return {
-        "summary": [
-            f"{RESULTS}/{name}/analysis/paths/summary.nc"
-            for name in [wildcards.experiment, *others]
-        ]
+        "summary": [f"{RESULTS}/{name}/analysis/paths/summary.nc" for name in names],
+        # runs.csv: runs that differ only in their seed are one point (mean, min-max)
+        "runs_table": [f"{RESULTS}/{name}/runs.csv" for name in names],
     }
 
 
@@ -62,7 +62,10 @@ def paths_has_stages(experiment):
 def paths_targets(experiment):
     if analysis_config(experiment, "paths") is None:
         return []
-    out = [figure_dir(experiment, "paths", "run", rid) for rid in run_ids(experiment)]
+    out = [
+        figure_dir(experiment, "paths", "run", rid)
+        for rid in figure_run_ids(experiment)
+    ]
     if paths_has_stages(experiment):
         out.append(figure_dir(experiment, "paths", "experiment"))
     return out

@@ -9,12 +9,21 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from gendyn.figures.style import TEST_COLOR, TRAIN_COLOR, use_log_x
+from gendyn.figures.style import (
+    DECAY_STYLE,
+    SPLIT_COLORS,
+    XAxis,
+    decay_handle,
+    figure_legend,
+    marker_kw,
+    set_log_y,
+    x_axis_for,
+)
 
 import matplotlib.pyplot as plt  # noqa: E402 - after the backend is chosen
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["training_curves", "lr_change_steps"]
+__all__ = ["training_curves", "lr_change_steps", "batch_loss_label"]
 
 logger = logging.getLogger(__name__)
 
@@ -29,11 +38,25 @@ def lr_change_steps(metrics: xr.Dataset) -> np.ndarray:
     return steps[changed]
 
 
+def batch_loss_label(attrs: Mapping[str, Any]) -> str:
+    """Legend text of ``/metrics/batch_loss``: the optimised objective's minibatch mean.
+
+    Under a gradient-splitting objective (paper 003, J′ = L_train - L_test) it is not a loss of
+    the training set and may be negative, so the label says which it is.
+    """
+    objective = str(attrs.get("objective", "") or "")
+    if objective and objective != "J":
+        from gendyn.figures.style import readable_value
+
+        return f"objective {readable_value('training.objective.name', objective)}, minibatch mean"
+    return "train loss, minibatch mean"
+
+
 def training_curves(
     metrics: xr.Dataset,
     *,
     title: str = "",
-    x_axis: str = "step",
+    x_axis: str = "auto",
     log_x: Any = "auto",
     attrs: Mapping[str, Any] | None = None,
 ) -> Figure:
@@ -44,54 +67,55 @@ def training_curves(
     metrics : Dataset
         ``/metrics`` of ``run.h5`` (dim ``step``).
     title : str
-    x_axis : {"step", "epoch"}
+    x_axis : {"auto", "step", "epoch"}
+        auto = epochs when the run records once per epoch, else optimisation steps.
     log_x : {"auto", True, False}
-        Log-scale x (plotted as step + 1); auto = when the record schedule is log-spaced.
+        Log-scale x (plotted as x + 1); auto = when the record schedule is log-spaced.
     attrs : mapping, optional
-        Root attributes of ``run.h5`` (for ``record_schedule`` and ``diverged``).
+        Root attributes of ``run.h5`` (``record_schedule``, ``objective``, ``diverged``).
+
+    Notes
+    -----
+    The loss axis is logarithmic only when every loss drawn is positive and they span at least
+    a decade (a J′ objective can be negative).
     """
     attrs = attrs or {}
-    logx = use_log_x(log_x, attrs)
-    steps = metrics["step"].values.astype(float)
-    if x_axis == "epoch":
-        x = metrics["epoch"].values.astype(float)
-        xlabel = "epoch"
-    else:
-        x = steps
-        xlabel = "optimisation step"
-    if logx:
-        x = x + (1 if x_axis == "step" else 1.0 / max(float(attrs.get("steps_per_epoch", 1)), 1.0))
-        xlabel += " + 1" if x_axis == "step" else " (log)"
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9.0, 3.4), constrained_layout=True)
+    xa: XAxis = x_axis_for({"x_axis": x_axis, "log_x": log_x}, attrs)
+    x = xa.values(metrics)
+    mk = marker_kw(len(x))
+    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(9.6, 3.4), constrained_layout=True)
+    drawn: list[np.ndarray] = []
     for ax, kind in ((ax_loss, "loss"), (ax_acc, "acc")):
-        for split, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
+        for split in ("train", "test", "heldout"):
             var = f"{split}_{kind}"
-            if var in metrics:
-                ax.plot(x, metrics[var].values, color=color, marker="o", ms=2.5, lw=1.2, label=split)
-        ax.set_xlabel(xlabel)
-        if logx:
-            ax.set_xscale("log")
+            if var in metrics and np.isfinite(metrics[var].values).any():
+                ax.plot(x, metrics[var].values, color=SPLIT_COLORS[split], lw=1.3, label="held-out" if split == "heldout" else split, **mk)
+                if kind == "loss":
+                    drawn.append(metrics[var].values)
+        xa.apply(ax)
         ax.grid(alpha=0.3)
     if "batch_loss" in metrics and np.isfinite(metrics["batch_loss"].values).any():
-        ax_loss.plot(x, metrics["batch_loss"].values, color="0.5", lw=0.8, ls="--", label="train batches")
+        ax_loss.plot(x, metrics["batch_loss"].values, color="0.45", lw=0.9, ls="--", label=batch_loss_label(attrs))
+        drawn.append(metrics["batch_loss"].values)
     ax_loss.set_ylabel("loss")
-    loss_vals = np.concatenate([metrics[v].values for v in ("train_loss", "test_loss") if v in metrics])
-    if np.all(loss_vals[np.isfinite(loss_vals)] > 0) and np.isfinite(loss_vals).any():
-        ax_loss.set_yscale("log")
+    if drawn:
+        set_log_y(ax_loss, *drawn)
     ax_acc.set_ylabel("accuracy (fraction)")
     ax_acc.set_ylim(-0.02, 1.02)
     decays = lr_change_steps(metrics)
-    for s in decays:
-        xs = s if x_axis == "step" else float(metrics["epoch"].sel(step=s))
-        if logx:
-            xs = xs + (1 if x_axis == "step" else 0)
+    for xs in xa.of_steps(decays, metrics):
         for ax in (ax_loss, ax_acc):
-            ax.axvline(xs, color="0.3", ls=":", lw=1)
+            ax.axvline(xs, **DECAY_STYLE)
     handles, labels = ax_loss.get_legend_handles_labels()
+    h2, l2 = ax_acc.get_legend_handles_labels()
+    for h, lab in zip(h2, l2):
+        if lab not in labels:
+            handles.append(h)
+            labels.append(lab)
     if len(decays):
-        handles.append(plt.Line2D([], [], color="0.3", ls=":", lw=1))
+        handles.append(decay_handle())
         labels.append("LR decay")
-    ax_loss.legend(handles, labels, fontsize=8, frameon=False)
+    figure_legend(fig, handles, labels, side="bottom")
     if int(attrs.get("diverged", 0)):
         title += f"  (diverged at step {attrs.get('diverged_step')})"
     fig.suptitle(title, fontsize=10)

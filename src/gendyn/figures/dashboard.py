@@ -17,58 +17,82 @@ import numpy as np
 import xarray as xr
 
 from gendyn.figures.curves import lr_change_steps
-from gendyn.figures.style import TEST_COLOR, TRAIN_COLOR, use_log_x, x_offset
+from gendyn.figures.style import (
+    DECAY_STYLE,
+    SPLIT_COLORS,
+    XAxis,
+    decay_handle,
+    legend_outside,
+    marker_kw,
+    set_log_y,
+    x_axis_for,
+)
 
 import matplotlib.pyplot as plt  # noqa: E402 - after the backend is chosen
 from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-__all__ = ["run_dashboard", "dashboard_panels"]
+__all__ = ["run_dashboard", "dashboard_panels", "gradnorm_names"]
 
 logger = logging.getLogger(__name__)
 
 
-def _steps(ds: xr.Dataset | xr.DataArray, off: float) -> np.ndarray:
-    """Steps as x values; ``off`` = 1 on a log axis (step 0 is the initial model)."""
-    return np.asarray(ds["step"].values, dtype=float) + off
-
-
-def _panel_loss(ax: Axes, metrics: xr.Dataset, off: float) -> None:
-    x = _steps(metrics, off)
-    for split, color in (("train", TRAIN_COLOR), ("test", TEST_COLOR)):
-        if f"{split}_loss" in metrics:
-            ax.plot(x, metrics[f"{split}_loss"].values, color=color, marker="o", ms=2, lw=1, label=f"{split} loss")
-    vals = np.concatenate([metrics[v].values for v in ("train_loss", "test_loss") if v in metrics])
-    if vals.size and np.all(vals[np.isfinite(vals)] > 0):
-        ax.set_yscale("log")
+def _panel_loss(ax: Axes, metrics: xr.Dataset, xa: XAxis) -> None:
+    x = xa.values(metrics)
+    drawn = []
+    for split in ("train", "test", "heldout"):
+        var = f"{split}_loss"
+        if var in metrics and np.isfinite(metrics[var].values).any():
+            label = "held-out loss" if split == "heldout" else f"{split} loss"
+            ax.plot(x, metrics[var].values, color=SPLIT_COLORS[split], lw=1.1, label=label, **marker_kw(len(x)))
+            drawn.append(metrics[var].values)
+    if drawn:
+        set_log_y(ax, *drawn)
     ax.set_ylabel("loss")
 
 
-def _panel_acc(ax: Axes, metrics: xr.Dataset, off: float) -> None:
-    x = _steps(metrics, off)
-    for name, color, ls in (
-        ("train_acc", TRAIN_COLOR, "-"),
-        ("test_acc", TEST_COLOR, "-"),
-        ("heldout_acc", "0.4", "--"),
-    ):
-        if name in metrics:
-            ax.plot(x, metrics[name].values, color=color, ls=ls, marker="o", ms=2, lw=1, label=name.replace("_", " "))
+def _panel_acc(ax: Axes, metrics: xr.Dataset, xa: XAxis) -> None:
+    x = xa.values(metrics)
+    for split in ("train", "test", "heldout"):
+        var = f"{split}_acc"
+        if var in metrics and np.isfinite(metrics[var].values).any():
+            label = "held-out acc" if split == "heldout" else f"{split} acc"
+            ax.plot(x, metrics[var].values, color=SPLIT_COLORS[split], lw=1.1, label=label, **marker_kw(len(x)))
     ax.set_ylabel("accuracy (fraction)")
     ax.set_ylim(-0.02, 1.02)
 
 
-def _panel_gradnorm(ax: Axes, metrics: xr.Dataset, off: float) -> bool:
-    names = [v for v in metrics.data_vars if str(v).startswith("gradnorm_") and np.isfinite(metrics[v].values).any()]
+def gradnorm_names(metrics: xr.Dataset) -> list[str]:
+    """Per-layer gradient-norm variables of ``/metrics`` the dashboard draws (``gradnorm_<layer>``).
+
+    ``gradnorm_first_weight`` and ``gradnorm_first_weight_mean`` (paper 003's first-layer
+    weight norm, a view of the first layer already drawn) are left to the memorization figures.
+    """
+    return [
+        str(v)
+        for v in metrics.data_vars
+        if str(v).startswith("gradnorm_")
+        and not str(v).startswith("gradnorm_first_weight")
+        and np.isfinite(metrics[v].values).any()
+    ]
+
+
+def _panel_gradnorm(ax: Axes, metrics: xr.Dataset, xa: XAxis) -> bool:
+    names = gradnorm_names(metrics)
     if not names:
         return False
-    x = _steps(metrics, off)
+    x = xa.values(metrics)
     cmap = plt.get_cmap("viridis")
+    drawn = []
     for k, name in enumerate(names):
-        ax.plot(x, metrics[name].values, color=cmap(k / max(len(names) - 1, 1)), lw=0.9, label=str(name)[9:])
+        color = cmap(0.78 * k / max(len(names) - 1, 1))
+        ax.plot(x, metrics[name].values, color=color, lw=0.9, label=f"layer {name[9:]}", **marker_kw(len(x), size=2))
+        drawn.append(metrics[name].values)
     if "grad_norm" in metrics:
-        ax.plot(x, metrics["grad_norm"].values, color="k", lw=1.4, label="total")
-    ax.set_yscale("log")
-    ax.set_ylabel("gradient norm")
+        ax.plot(x, metrics["grad_norm"].values, color="k", lw=1.4, label="all parameters", **marker_kw(len(x), size=2))
+        drawn.append(metrics["grad_norm"].values)
+    set_log_y(ax, *drawn)
+    ax.set_ylabel("gradient norm\n(last update before the record)")
     return True
 
 
@@ -81,8 +105,7 @@ def _measure_panels(analyses: Mapping[str, xr.Dataset]) -> list[str]:
 def dashboard_panels(metrics: xr.Dataset, analyses: Mapping[str, xr.Dataset]) -> list[str]:
     """Names of the panels :func:`run_dashboard` draws for these inputs, top to bottom."""
     panels = ["loss", "accuracy"]
-    grad = [v for v in metrics.data_vars if str(v).startswith("gradnorm_") and np.isfinite(metrics[v].values).any()]
-    if grad:
+    if gradnorm_names(metrics):
         panels.append("gradnorm")
     return panels + _measure_panels(analyses)
 
@@ -95,6 +118,7 @@ def run_dashboard(
     attrs: Mapping[str, Any] | None = None,
     title: str = "",
     log_x: Any = "auto",
+    x_axis: str = "auto",
 ) -> Figure:
     """Every measure of one run on a shared optimisation-step axis.
 
@@ -111,7 +135,9 @@ def run_dashboard(
     attrs : mapping, optional
         Root attributes of ``run.h5`` (record schedule for ``log_x="auto"``).
     log_x : {"auto", True, False}
-        Log x axis (plotted as step + 1); auto = when the record schedule is log-spaced.
+        Log x axis (plotted as x + 1); auto = when the record schedule is log-spaced.
+    x_axis : {"auto", "step", "epoch"}
+        auto = epochs when the run records once per epoch, else optimisation steps.
 
     Returns
     -------
@@ -123,31 +149,31 @@ def run_dashboard(
     settings = dict(settings or {})
     attrs = attrs or {}
     panels = dashboard_panels(metrics, analyses)
-    logx = use_log_x(log_x, attrs)
-    off = x_offset(logx)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7.5, 1.9 * len(panels) + 0.6), sharex=True, constrained_layout=True)
+    xa = x_axis_for({"x_axis": x_axis, "log_x": log_x}, attrs)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8.6, 1.9 * len(panels) + 0.7), sharex=True, constrained_layout=True)
     axes = np.atleast_1d(axes)
     for ax, panel in zip(axes, panels):
         if panel == "loss":
-            _panel_loss(ax, metrics, off)
+            _panel_loss(ax, metrics, xa)
         elif panel == "accuracy":
-            _panel_acc(ax, metrics, off)
+            _panel_acc(ax, metrics, xa)
         elif panel == "gradnorm":
-            _panel_gradnorm(ax, metrics, off)
+            _panel_gradnorm(ax, metrics, xa)
         else:
             figs = importlib.import_module(f"gendyn.{panel}.figures")
-            figs.dashboard_panel(ax, analyses[panel], stage_settings(panel, settings.get(panel)), off)
+            figs.dashboard_panel(ax, analyses[panel], stage_settings(panel, settings.get(panel)), xa)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, frameon=False, loc="best", ncol=2)
     decays = lr_change_steps(metrics)
     for ax in axes:
-        for s in decays:
-            ax.axvline(s + off, color="0.3", ls=":", lw=1)
-        if logx:
-            ax.set_xscale("log")
-    axes[-1].set_xlabel("optimisation step" + (" + 1" if logx else ""))
-    if decays.size:
-        axes[0].plot([], [], color="0.3", ls=":", lw=1, label="LR decay")
-        axes[0].legend(fontsize=7, frameon=False, loc="best", ncol=2)
+        for xs in xa.of_steps(decays, metrics):
+            ax.axvline(xs, **DECAY_STYLE)
+        xa.apply(ax, label=False)
+    for k, ax in enumerate(axes):
+        handles, labels = ax.get_legend_handles_labels()
+        if k == 0 and decays.size:
+            handles.append(decay_handle())
+            labels.append("LR decay")
+        legend_outside(ax, handles, labels)
+    axes[-1].set_xlabel(xa.label)
     fig.suptitle(title, fontsize=10)
     return fig

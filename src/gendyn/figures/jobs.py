@@ -33,7 +33,7 @@ __all__ = ["FigureJob", "run_figure_job", "register"]
 logger = logging.getLogger(__name__)
 
 #: Experiment plot options used when a job gets none (the schema's experiment.figures defaults).
-_VIEW_DEFAULTS = {"dpi": 150, "x_axis": "step", "log_x": "auto", "dashboard": True}
+_VIEW_DEFAULTS = {"dpi": 150, "x_axis": "auto", "log_x": "auto", "dashboard": True}
 
 
 @lru_cache(maxsize=64)

@@ -37,8 +37,10 @@ def _analysis_roles(job: Any) -> list[str]:
 
 def draw(job: Any) -> Iterator[tuple[str, Any]]:
     """Run scope: ``curves`` and (when ``view.dashboard``) ``dashboard``; experiment scope:
-    ``compare_<key>`` for every key that takes more than one value in ``runs.csv``."""
-    from gendyn.figures.style import use_log_x
+    ``compare_<key>`` for every key that takes more than one value in ``runs.csv`` (seed keys
+    excepted: runs that differ only in their seed are pooled in every comparison)."""
+    from gendyn.figures.compare import SEED_KEYS
+    from gendyn.figures.style import x_axis_for
 
     view = job.view
     settings = {name: job.settings[name] for name in job.settings if name != "view"}
@@ -53,8 +55,9 @@ def draw(job: Any) -> Iterator[tuple[str, Any]]:
             # A skipped-run file (a run that diverged too early for a stage) has no panel.
             analyses = {m: job.open(job.one(m)) for m in _analysis_roles(job) if not job.skipped(job.one(m))}
             yield "dashboard", run_dashboard(
-                metrics, analyses, settings=settings, attrs=attrs, title=f"{title}: every measure", log_x=view["log_x"]
-            )
+                metrics, analyses, settings=settings, attrs=attrs, title=f"{title}: every measure",
+                log_x=view["log_x"], x_axis=view["x_axis"],
+            )  # fmt: skip
         return
 
     import pandas as pd
@@ -72,9 +75,15 @@ def draw(job: Any) -> Iterator[tuple[str, Any]]:
                 analyses[_run_of(path)][m] = job.open(path)
     runs = [r for r in table["run"].astype(str) if r in metrics]
     table = table[table["run"].astype(str).isin(runs)]
-    first = attrs[runs[0]] if runs else {}
-    log_x = use_log_x(view["log_x"], first)
-    for key in [c for c in table.columns if c != "run" and table[c].nunique() > 1]:
+    xa = x_axis_for(view, [attrs[r] for r in runs])
+    for key in [c for c in table.columns if c != "run" and c not in SEED_KEYS and table[c].nunique() > 1]:
         yield f"compare_{key}", sweep_comparison(
-            table, key, metrics, analyses, settings=settings, title=f"{job.experiment}: runs by {key}", log_x=log_x
-        )
+            table, key, metrics, analyses, settings=settings, title=f"{job.experiment}: runs compared by {_key_name(key)}",
+            xa=xa,
+        )  # fmt: skip
+
+
+def _key_name(key: str) -> str:
+    from gendyn.figures.style import readable_key
+
+    return readable_key(key)

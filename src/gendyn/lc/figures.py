@@ -7,9 +7,11 @@ Every function takes analysis datasets (``analysis/lc``, ``analysis/regions``,
 ``analysis/robust``; see docs/measures) and returns a :class:`~matplotlib.figure.Figure`;
 :func:`gendyn.figures.save_figure` writes it. No global matplotlib state is changed.
 
-Colours follow the paper: LC of training points purple, test points orange, random points
-blue; accuracy train red, test green on a twin axis; x = optimisation step + 1 on a log axis;
-shaded bands are ± ``band`` × the standard deviation over points (paper: 0.25).
+Colours are the project's split colours (:mod:`gendyn.figures.style`): training points and
+training accuracy blue, test vermillion, random inputs green; LC is drawn solid on the left
+axis, accuracy dashed on a twin axis; x = optimisation step (+ 1 on a log axis, the paper's
+choice and the default for log-spaced record schedules); shaded bands are ± ``band`` × the
+standard deviation over points (paper: 0.25).
 """
 
 from __future__ import annotations
@@ -26,6 +28,17 @@ import numpy as np
 import xarray as xr
 from matplotlib.collections import LineCollection, PolyCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
+
+from gendyn.figures.style import (
+    SPLIT_COLORS as _SPLITS,
+    XAxis,
+    figure_legend,
+    legend_outside,
+    marker_kw,
+    readable_key,
+    readable_value,
+)
 
 __all__ = [
     "shown_radius",
@@ -45,9 +58,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SPLIT_COLORS = {"train": "tab:purple", "test": "tab:orange", "random": "tab:blue"}
-ACC_COLORS = {"train": "tab:red", "test": "tab:green"}
-_XLABEL = "optimisation step + 1"
+SPLIT_COLORS = {k: _SPLITS[k] for k in ("train", "test", "random")}
+ACC_COLORS = {k: _SPLITS[k] for k in ("train", "test")}
+#: The paper's axis: optimisation step + 1 on a log scale (figures given no run attributes).
+PAPER_X = XAxis(epoch=False, log=True)
 
 
 def shown_radius(ds: xr.Dataset, radius: float | None = None) -> float:
@@ -62,10 +76,6 @@ def shown_radius(ds: xr.Dataset, radius: float | None = None) -> float:
     return float(radii[np.argmin(np.abs(radii - float(radius)))])
 
 
-def _x(ds: xr.Dataset, dim: str = "record", step: str = "step") -> np.ndarray:
-    return ds[step].values.astype(float) + 1.0
-
-
 def _lc_panel(
     ax: plt.Axes,
     ds: xr.Dataset,
@@ -73,12 +83,13 @@ def _lc_panel(
     splits: Sequence[str],
     acc_splits: Sequence[str],
     band: float,
+    xa: XAxis,
     *,
-    legend: bool = True,
     ylabel: bool = True,
     acc_label: bool = True,
 ) -> plt.Axes | None:
-    x = _x(ds)
+    x = xa.values(ds)
+    mk = marker_kw(len(x), size=2.5)
     total = ds["lc"].sel(radius=radius).sum("layer", skipna=False)
     for sp in splits:
         if sp not in ds["split"].values or int(ds["n_points"].sel(split=sp)) == 0:
@@ -87,11 +98,10 @@ def _lc_panel(
         mean = t.mean("point", skipna=True).values
         std = t.std("point", skipna=True).values
         c = SPLIT_COLORS[sp]
-        ax.plot(x, mean, color=c, lw=1.4, label=f"LC {sp}")
+        ax.plot(x, mean, color=c, lw=1.4, label=f"LC, {sp} points", **mk)
         if band > 0:
             ax.fill_between(x, mean - band * std, mean + band * std, color=c, alpha=0.2, lw=0)
-    ax.set_xscale("log")
-    ax.set_xlabel(_XLABEL)
+    xa.apply(ax)
     if ylabel:
         ax.set_ylabel("LC (units cut, count)")
     ax.grid(alpha=0.3)
@@ -100,17 +110,23 @@ def _lc_panel(
     if accs:
         twin = ax.twinx()
         for sp in accs:
-            twin.plot(x, ds[f"{sp}_acc"].values, color=ACC_COLORS[sp], lw=1.0, ls="--", label=f"{sp} acc")
+            twin.plot(x, ds[f"{sp}_acc"].values, color=ACC_COLORS[sp], lw=1.0, ls="--", label=f"{sp} accuracy (right axis)", **mk)
         twin.set_ylim(-0.02, 1.02)
         if acc_label:
             twin.set_ylabel("accuracy (fraction)")
         else:
             twin.set_yticklabels([])
-    if legend:
-        h1, l1 = ax.get_legend_handles_labels()
-        h2, l2 = twin.get_legend_handles_labels() if twin is not None else ([], [])
-        ax.legend(h1 + h2, l1 + l2, fontsize=7, frameon=False, loc="best")
     return twin
+
+
+def _handles(ax: plt.Axes, twin: plt.Axes | None) -> tuple[list[Any], list[str]]:
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = twin.get_legend_handles_labels() if twin is not None else ([], [])
+    return h1 + h2, l1 + l2
+
+
+def _band_note(band: float) -> str:
+    return f"bands: ± {band:g} std over points" if band > 0 else ""
 
 
 def _title(ds: xr.Dataset) -> str:
@@ -125,6 +141,7 @@ def lc_dynamics(
     splits: Sequence[str] = ("train", "test", "random"),
     acc_splits: Sequence[str] = ("train", "test"),
     title: str | None = None,
+    xa: XAxis = PAPER_X,
 ) -> Figure:
     """LC of train/test/random points and accuracy over training (paper 001, Fig. 2 and Fig. 9).
 
@@ -139,10 +156,17 @@ def lc_dynamics(
         Band half-width in standard deviations over points.
     splits, acc_splits : sequences of str
     title : str, optional
+    xa : XAxis
+        The x axis (default the paper's: step + 1, log scale).
     """
     r = shown_radius(lc, radius)
-    fig, ax = plt.subplots(figsize=(5.6, 3.6), constrained_layout=True)
-    _lc_panel(ax, lc, r, splits, acc_splits, band)
+    fig, ax = plt.subplots(figsize=(8.2, 3.6), constrained_layout=True)
+    twin = _lc_panel(ax, lc, r, splits, acc_splits, band, xa)
+    handles, labels = _handles(ax, twin)
+    if band > 0:
+        handles.append(Patch(color="0.5", alpha=0.3, lw=0))
+        labels.append(_band_note(band))
+    figure_legend(fig, handles, labels, side="right")
     ax.set_title(f"{title if title is not None else _title(lc)}  (r = {r:g}, P = {lc.attrs.get('n_directions', '?')})", fontsize=9)
     return fig
 
@@ -153,6 +177,7 @@ def lc_layers(
     radius: float | None = None,
     splits: Sequence[str] = ("train", "test", "random"),
     title: str | None = None,
+    xa: XAxis = PAPER_X,
 ) -> Figure:
     """Layer-wise LC_l (mean over points) over training, one panel per layer (paper 001, Fig. 13-14)."""
     r = shown_radius(lc, radius)
@@ -160,25 +185,30 @@ def lc_layers(
     n = len(layers)
     ncol = min(n, 4)
     nrow = int(np.ceil(n / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.0 * ncol, 2.5 * nrow), squeeze=False, constrained_layout=True)
-    x = _x(lc)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.1 * ncol + 1.6, 2.6 * nrow + 0.3), squeeze=False, constrained_layout=True)
+    x = xa.values(lc)
     for k, layer in enumerate(layers):
         ax = axes[k // ncol][k % ncol]
         sel = lc["lc"].sel(radius=r, layer=layer)
         for sp in splits:
             if int(lc["n_points"].sel(split=sp)) == 0:
                 continue
-            ax.plot(x, sel.sel(split=sp).mean("point", skipna=True).values, color=SPLIT_COLORS[sp], lw=1.2, label=sp)
+            ax.plot(x, sel.sel(split=sp).mean("point", skipna=True).values, color=SPLIT_COLORS[sp], lw=1.2,
+                    label=f"{sp} points", **marker_kw(len(x), size=2.5))  # fmt: skip
         n_units = int(lc["n_units"].sel(layer=layer)) if "n_units" in lc.coords else None
-        ax.set_title(f"{layer}" + (f" ({n_units} units)" if n_units else ""), fontsize=8)
-        ax.set_xscale("log")
-        ax.set_xlabel(_XLABEL, fontsize=8)
-        ax.set_ylabel("LC_l (count)", fontsize=8)
+        ax.set_title(f"layer {k + 1} ({layer}" + (f", {n_units} units)" if n_units else ")"), fontsize=8)
+        xa.apply(ax, label=False)
+        ax.set_xlabel(xa.label, fontsize=8)
+        ax.set_ylabel("LC_l (units cut, mean)", fontsize=8)
         ax.grid(alpha=0.3)
-        if k == 0:
-            ax.legend(fontsize=7, frameon=False)
-    for k in range(n, nrow * ncol):
-        axes[k // ncol][k % ncol].set_visible(False)
+    spare = [axes[k // ncol][k % ncol] for k in range(n, nrow * ncol)]
+    for ax in spare:
+        ax.set_axis_off()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if spare:
+        spare[0].legend(handles, labels, loc="center", fontsize=8, frameon=False)
+    else:
+        figure_legend(fig, handles, labels, side="right")
     fig.suptitle(f"{title if title is not None else _title(lc)}: layer-wise LC (r = {r:g})", fontsize=10)
     return fig
 
@@ -220,6 +250,7 @@ def lc_sweep(
     acc_splits: Sequence[str] = ("train", "test"),
     band: float = 0.25,
     title: str = "",
+    xa: XAxis = PAPER_X,
 ) -> Figure:
     """LC dynamics of every run of a sweep: columns = runs, rows = radii (paper 001, Fig. 3-8, 10, 11).
 
@@ -233,12 +264,13 @@ def lc_sweep(
     """
     if not runs:
         raise ValueError("lc_sweep: no runs given")
+    n_pooled = {k: (len(v) if isinstance(v, (list, tuple)) else 1) for k, v in runs.items()}
     runs = {k: (pool_runs(v) if isinstance(v, (list, tuple)) else v) for k, v in runs.items()}
     first = next(iter(runs.values()))
     rows = [float(r) for r in (radii if radii else np.atleast_1d(first["radius"].values))]
     ncol = len(runs)
     fig, axes = plt.subplots(
-        len(rows), ncol, figsize=(2.9 * ncol + 0.6, 2.5 * len(rows) + 0.5), squeeze=False, constrained_layout=True
+        len(rows), ncol, figsize=(3.1 * ncol + 0.8, 2.5 * len(rows) + 1.0), squeeze=False, constrained_layout=True
     )
     handles: list = []
     for i, r in enumerate(rows):
@@ -246,14 +278,13 @@ def lc_sweep(
         for j, (label, ds) in enumerate(runs.items()):
             ax = axes[i][j]
             rr = shown_radius(ds, r)
-            twin = _lc_panel(ax, ds, rr, splits, acc_splits, band, legend=False, ylabel=False, acc_label=(j == ncol - 1))
+            twin = _lc_panel(ax, ds, rr, splits, acc_splits, band, xa, ylabel=False, acc_label=(j == ncol - 1))
             if not handles:
-                h1, l1 = ax.get_legend_handles_labels()
-                h2, l2 = twin.get_legend_handles_labels() if twin is not None else ([], [])
-                handles = [h1 + h2, l1 + l2]
+                handles = list(_handles(ax, twin))
             ymax = max(ymax, ax.get_ylim()[1])
             if i == 0:
-                ax.set_title(label, fontsize=9)
+                pooled = f"\n({n_pooled[label]} seeds pooled)" if n_pooled[label] > 1 else ""
+                ax.set_title(label + pooled, fontsize=9)
             if j == 0:
                 ax.set_ylabel(f"LC, r = {rr:g} (count)")
             if i != len(rows) - 1:
@@ -261,7 +292,10 @@ def lc_sweep(
         for j in range(ncol):
             axes[i][j].set_ylim(bottom=0, top=ymax)
     if handles:
-        fig.legend(*handles, loc="outside lower center", ncol=len(handles[1]), fontsize=8, frameon=False)
+        if band > 0:
+            handles[0].append(Patch(color="0.5", alpha=0.3, lw=0))
+            handles[1].append(_band_note(band))
+        figure_legend(fig, *handles, side="bottom")
     if title:
         fig.suptitle(title, fontsize=10)
     return fig
@@ -276,24 +310,34 @@ def _regions_of(ds: xr.Dataset, record: int) -> tuple[list[np.ndarray], np.ndarr
     return polys, ds["region_class"].values[sel]
 
 
+def _grid(n: int) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels with as few blank cells as possible (at most 4 columns)."""
+    if n <= 4:
+        return 1, n
+    best = min(((int(np.ceil(n / c)) * c - n, -c, c) for c in (3, 4)))
+    c = best[2]
+    return int(np.ceil(n / c)), c
+
+
 def region_maps(regions: xr.Dataset, *, max_panels: int = 6, title: str | None = None) -> Figure:
     """Exact linear regions on the anchor plane at several steps (paper 001, Fig. 1).
 
-    Region edges in black, faces coloured by the predicted class, the decision boundary in red,
-    the three anchor training images as white markers labelled by their class.
+    Region edges in black, faces coloured by the predicted class (legend), the decision boundary
+    in red, the three anchor training images as white markers labelled by their class.
     """
     n_rec = regions.sizes["record"]
     pick = np.unique(np.round(np.linspace(0, n_rec - 1, min(max_panels, n_rec))).astype(int))
-    ncol = min(len(pick), 3)
-    nrow = int(np.ceil(len(pick) / ncol))
-    fig, axes = plt.subplots(nrow, ncol, figsize=(3.3 * ncol, 3.2 * nrow), squeeze=False, constrained_layout=True)
+    nrow, ncol = _grid(len(pick))
+    fig, axes = plt.subplots(nrow, ncol, figsize=(3.2 * ncol + 1.4, 3.2 * nrow + 0.4), squeeze=False, constrained_layout=True)
     cmap = plt.get_cmap("tab10")
     dom = regions["domain_uv"].values
     anchors = regions["anchor_uv"].values
     labels = regions["anchor_label"].values
+    classes: set[int] = set()
     for k, rec in enumerate(pick):
         ax = axes[k // ncol][k % ncol]
         polys, cls = _regions_of(regions, int(rec))
+        classes.update(int(c) for c in cls)
         faces = [(*cmap(int(c) % 10)[:3], 0.35) for c in cls]
         ax.add_collection(PolyCollection(polys, facecolors=faces, edgecolors="black", linewidths=0.25))
         segs = regions["segment_uv"].values[regions["segment_record"].values == rec]
@@ -311,39 +355,52 @@ def region_maps(regions: xr.Dataset, *, max_panels: int = 6, title: str | None =
         ax.set_xlabel("u (along x2 - x1)", fontsize=8)
         ax.set_ylabel("v (along x3 - x1)", fontsize=8)
         ax.tick_params(labelsize=7)
-    for k in range(len(pick), nrow * ncol):
-        axes[k // ncol][k % ncol].set_visible(False)
+    handles: list[Any] = [Patch(facecolor=(*cmap(c % 10)[:3], 0.35), edgecolor="0.3", lw=0.5) for c in sorted(classes)]
+    names = [f"predicted class {c}" for c in sorted(classes)]
+    from matplotlib.lines import Line2D
+
+    handles += [Line2D([], [], color="red", lw=1.4), Line2D([], [], color="black", lw=0.5),
+                Line2D([], [], ls="", marker="o", mfc="white", mec="black")]  # fmt: skip
+    names += ["decision boundary", "region boundary", "anchor image (label = its class)"]
+    spare = [axes[k // ncol][k % ncol] for k in range(len(pick), nrow * ncol)]
+    for ax in spare:
+        ax.set_axis_off()
+    if spare:
+        spare[0].legend(handles, names, loc="center", fontsize=8, frameon=False)
+    else:
+        figure_legend(fig, handles, names, side="right")
     head = title if title is not None else f"{regions.attrs.get('experiment', '')} / {regions.attrs.get('run', '')}"
-    fig.suptitle(f"{head}: linear regions on the plane through three training images (decision boundary red)", fontsize=9)
+    fig.suptitle(f"{head}: linear regions on the plane through three training images", fontsize=9)
     return fig
 
 
-def regions_vs_lc(regions: xr.Dataset, *, title: str | None = None) -> Figure:
+def regions_vs_lc(regions: xr.Dataset, *, title: str | None = None, xa: XAxis = PAPER_X) -> Figure:
     """Exact region count on local planes vs LC at the same points, over training (paper 001, Fig. 12)."""
     if "local_n_regions" not in regions:
         raise ValueError("regions_vs_lc: the regions dataset has no local_n_regions (analyses.lc.regions.local_points was 0)")
-    x = regions["local_step"].values.astype(float) + 1.0
+    x = regions["local_step"].values.astype(float) + (1.0 if xa.log else 0.0)
+    mk = marker_kw(len(x), size=2.5)
     cnt = regions["local_n_regions"].values.astype(float)
     lc = regions["local_lc"].values.astype(float)
-    fig, ax = plt.subplots(figsize=(5.6, 3.6), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(8.8, 3.6), constrained_layout=True)
     m, s = cnt.mean(1), cnt.std(1)
-    ax.plot(x, m, color="black", lw=1.4, label="exact regions (2-D local plane)")
+    ax.plot(x, m, color="black", lw=1.4, label="exact regions in the 2-D local square (left axis)", **mk)
     ax.fill_between(x, m - 0.25 * s, m + 0.25 * s, color="black", alpha=0.15, lw=0)
-    ax.set_xscale("log")
-    ax.set_xlabel(_XLABEL)
+    XAxis(epoch=False, log=xa.log).apply(ax)
     ax.set_ylabel("linear regions in the local square (count)")
     ax.grid(alpha=0.3)
     twin = ax.twinx()
     m2, s2 = lc.mean(1), lc.std(1)
-    twin.plot(x, m2, color=SPLIT_COLORS["train"], lw=1.4, label="LC (P-dim. cross-polytope)")
+    twin.plot(x, m2, color=SPLIT_COLORS["train"], lw=1.4, label="LC, P-dim. cross-polytope (right axis)", **mk)
     twin.fill_between(x, m2 - 0.25 * s2, m2 + 0.25 * s2, color=SPLIT_COLORS["train"], alpha=0.2, lw=0)
     twin.set_ylabel("LC (units cut, count)", color=SPLIT_COLORS["train"])
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = twin.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, frameon=False)
+    handles, labels = _handles(ax, twin)
+    handles.append(Patch(color="0.5", alpha=0.3, lw=0))
+    labels.append(_band_note(0.25))
+    figure_legend(fig, handles, labels, side="right")
     head = title if title is not None else f"{regions.attrs.get('experiment', '')} / {regions.attrs.get('run', '')}"
     ax.set_title(
-        f"{head}: {regions.sizes['local_point']} training points, r = {float(regions.attrs.get('local_radius', np.nan)):g}",
+        f"{head}: mean over {regions.sizes['local_point']} training points, r = {float(regions.attrs.get('local_radius', np.nan)):g}",
         fontsize=9,
     )
     return fig
@@ -356,20 +413,25 @@ def robustness(
     radius: float | None = None,
     splits: Sequence[str] = ("train", "test", "random"),
     title: str | None = None,
+    xa: XAxis = PAPER_X,
 ) -> Figure:
     """PGD robust accuracy next to LC over training (paper 001 code: delayed robustness, R1)."""
     r = shown_radius(lc, radius)
-    fig, ax = plt.subplots(figsize=(5.6, 3.6), constrained_layout=True)
-    _lc_panel(ax, lc, r, splits, (), 0.25, legend=False)
+    fig, ax = plt.subplots(figsize=(8.8, 3.6), constrained_layout=True)
+    _lc_panel(ax, lc, r, splits, (), 0.25, xa)
     twin = ax.twinx()
-    xr_ = robust["step"].values.astype(float) + 1.0
-    twin.plot(xr_, robust["robust_acc"].values, color="black", marker="o", ms=3, lw=1.4, label=f"robust acc (eps={robust.attrs.get('eps', '?')})")
-    twin.plot(xr_, robust["clean_acc"].values, color=ACC_COLORS["test"], marker="o", ms=3, lw=1.0, ls="--", label="clean test acc")
+    xr_ = robust["step"].values.astype(float) + (1.0 if xa.log else 0.0)
+    mk = marker_kw(len(xr_), size=3.5)
+    twin.plot(xr_, robust["robust_acc"].values, color="black", lw=1.4,
+              label=f"PGD robust accuracy, ε = {robust.attrs.get('eps', '?')} (right axis)", **mk)  # fmt: skip
+    twin.plot(xr_, robust["clean_acc"].values, color=ACC_COLORS["test"], lw=1.0, ls="--",
+              label="clean accuracy, same test images (right axis)", **mk)  # fmt: skip
     twin.set_ylim(-0.02, 1.02)
     twin.set_ylabel("accuracy (fraction)")
-    h1, l1 = ax.get_legend_handles_labels()
-    h2, l2 = twin.get_legend_handles_labels()
-    ax.legend(h1 + h2, l1 + l2, fontsize=7, frameon=False)
+    handles, labels = _handles(ax, twin)
+    handles.append(Patch(color="0.5", alpha=0.3, lw=0))
+    labels.append(_band_note(0.25))
+    figure_legend(fig, handles, labels, side="right")
     head = title if title is not None else _title(lc)
     ax.set_title(f"{head}: PGD-{robust.attrs.get('steps', '?')} robustness and LC (r = {r:g})", fontsize=9)
     return fig
@@ -383,12 +445,14 @@ def _sweep_inputs(datasets: Sequence[xr.Dataset], table: Path | None) -> dict[st
     runs.csv; runs that differ only in ``training.seed`` share a label (pooled in the figure)."""
     import pandas as pd
 
+    from gendyn.figures.style import assignment_label
+
     rows: dict[str, str] = {}
     if table is not None:
         df = pd.read_csv(table)
-        cols = [c for c in df.columns if c not in ("run", "training.seed")]
+        cols = [c for c in df.columns if c not in ("run", "training.seed") and df[c].nunique() > 1]
         for _, row in df.iterrows():
-            rows[str(row["run"])] = ", ".join(f"{c.split('.')[-1]}={row[c]}" for c in cols) or "all seeds"
+            rows[str(row["run"])] = assignment_label({c: row[c] for c in cols}) or "all seeds"
     out: dict[str, list[xr.Dataset]] = {}
     for ds in datasets:
         run = str(ds.attrs.get("run", ""))
@@ -396,48 +460,66 @@ def _sweep_inputs(datasets: Sequence[xr.Dataset], table: Path | None) -> dict[st
     return out
 
 
+def _x_axis(job: Any) -> XAxis:
+    """The jobs's x axis: the experiment's plot options on the run attributes (input ``run``),
+    else the paper's log axis."""
+    from gendyn import store
+    from gendyn.figures.style import x_axis_for
+
+    if not job.has("run"):
+        return PAPER_X
+    attrs = [store.check_run_file(p) for p in job.many("run")]
+    return x_axis_for(job.view, attrs)
+
+
 def draw(job: Any) -> Any:
     """Every LC figure a figure job's inputs allow (a :class:`gendyn.figures.jobs.FigureJob`).
 
     Run scope: ``dynamics`` and ``layers`` (input ``lc``), ``regions`` and, with local-plane
     counts, ``regions_vs_lc`` (input ``regions``), ``robust`` (inputs ``robust`` and ``lc``).
-    Experiment scope: ``sweep`` (inputs ``lc`` of every run and ``runs_table``).
+    Experiment scope: ``sweep`` (inputs ``lc`` of every run and ``runs_table``). With input
+    ``run`` (``run.h5``, one per ``lc``) the x axis follows the experiment's plot options
+    (log exactly for log-spaced record schedules); without it, the paper's log step axis.
     """
     f = job.measure_settings("lc")["figures"]
+    xa = _x_axis(job)
     if job.scope == "experiment":
         runs = _sweep_inputs([job.open(p) for p in job.many("lc")], job.one("runs_table") if job.has("runs_table") else None)
-        yield "sweep", lc_sweep(runs, radii=f["sweep_radii"], splits=f["splits"], acc_splits=f["acc_splits"], band=f["band"], title=job.experiment)
+        yield "sweep", lc_sweep(runs, radii=f["sweep_radii"], splits=f["splits"], acc_splits=f["acc_splits"],
+                                band=f["band"], title=job.experiment, xa=xa)  # fmt: skip
         return
     lc = job.open(job.one("lc"))
-    yield "dynamics", lc_dynamics(lc, radius=f["radius"], band=f["band"], splits=f["splits"], acc_splits=f["acc_splits"])
-    yield "layers", lc_layers(lc, radius=f["radius"], splits=f["splits"])
+    yield "dynamics", lc_dynamics(lc, radius=f["radius"], band=f["band"], splits=f["splits"], acc_splits=f["acc_splits"], xa=xa)
+    yield "layers", lc_layers(lc, radius=f["radius"], splits=f["splits"], xa=xa)
     if job.has("regions"):
         regions = job.open(job.one("regions"))
         yield "regions", region_maps(regions, max_panels=f["max_region_panels"])
         if "local_n_regions" in regions:
-            yield "regions_vs_lc", regions_vs_lc(regions)
+            yield "regions_vs_lc", regions_vs_lc(regions, xa=xa)
     if job.has("robust"):
-        yield "robust", robustness(job.open(job.one("robust")), lc, radius=f["radius"])
+        yield "robust", robustness(job.open(job.one("robust")), lc, radius=f["radius"], xa=xa)
 
 
-def dashboard_panel(ax: plt.Axes, lc: xr.Dataset, settings: Mapping[str, Any], x_offset: float) -> None:
+def dashboard_panel(ax: plt.Axes, lc: xr.Dataset, settings: Mapping[str, Any], xa: XAxis) -> None:
     """LC's panel of the run dashboard: mean LC of every point set at the shown radius."""
     r = shown_radius(lc, settings["figures"]["radius"])
     sel = lc.sel(radius=r)
-    x = sel["step"].values.astype(float) + x_offset
+    x = xa.values(sel)
     band = float(settings["figures"]["band"])
     for split in [str(s) for s in lc["split"].values]:
         mean = sel["lc_mean"].sel(split=split).values
         color = SPLIT_COLORS.get(split, "0.3")
-        ax.plot(x, mean, color=color, marker="o", ms=2, lw=1, label=f"LC {split}")
+        ax.plot(x, mean, color=color, lw=1.1, label=f"LC, {split} points", **marker_kw(len(x), size=2.5))
         if "lc_std" in sel and band > 0:
             std = sel["lc_std"].sel(split=split).values
             ax.fill_between(x, mean - band * std, mean + band * std, color=color, alpha=0.15, lw=0)
-    ax.set_ylabel(f"local complexity\n(r = {r:g})")
+    if "lc_std" in sel and band > 0:
+        ax.fill_between([], [], [], color="0.5", alpha=0.3, lw=0, label=_band_note(band))
+    ax.set_ylabel(f"local complexity\n(r = {r:g}, mean)")
 
 
 def compare_rows(lc: xr.Dataset, settings: Mapping[str, Any]) -> dict[str, xr.DataArray]:
     """LC's rows of the sweep comparison: mean LC of train and test points at the shown radius."""
     r = shown_radius(lc, settings["figures"]["radius"])
     splits = [str(s) for s in lc["split"].values]
-    return {f"LC, {sp} points": lc["lc_mean"].sel(split=sp, radius=r) for sp in ("train", "test") if sp in splits}
+    return {f"LC, {sp} points\n(r = {r:g}, mean)": lc["lc_mean"].sel(split=sp, radius=r) for sp in ("train", "test") if sp in splits}

@@ -22,78 +22,72 @@ MEASURE = Measure(
     figures=(
         FigureInfo(
             "dynamics",
-            "Figs 2, 9",
             "LC dynamics",
-            "Local complexity (LC) over training of run ``{run}`` of experiment ``{experiment}`` (paper 001, "
-            "Fig. 2; for a grokking run, α-scaled initialisation, Fig. 9). " + _LC + " Lines: mean over the "
-            "fixed training points (purple), test points (orange) and uniform random inputs (blue), shaded "
-            "± 0.25 standard deviation (``figures.band``); dashed, right axis: train (red) and test (green) "
-            "accuracy. The radius is ``figures.radius`` (default the largest configured one); x = optimisation "
-            "step + 1, log scale. The paper reports a first descent, an ascent around training points while the "
-            "training accuracy saturates, and a second descent late in training.",
+            "Local complexity (LC) over training of run ``{run}`` of experiment ``{experiment}``. " + _LC + " Here "
+            "P = {P} and r = {radius} (radii computed: {radii}). Solid lines: mean over {n_train} fixed training "
+            "points (blue), {n_test} test points (vermillion) and {n_random} uniform random inputs (green), shaded "
+            "± {band} standard deviation over points; dashed, right axis: training (blue) and test (vermillion) "
+            "accuracy. x = {x_axis}. The paper (Fig 2; with an α-scaled initialisation, grokking, Fig 9) reports "
+            "a first descent, an ascent around the training points while the training accuracy saturates, and a "
+            "second descent late in training.",
             shows=("Fig 2", "Fig 9"),
         ),
         FigureInfo(
             "layers",
-            "Figs 13-14",
             "LC per layer",
-            "Layer-wise local complexity LC_l of run ``{run}`` of experiment ``{experiment}`` (paper 001, "
-            "Figs. 13-14): one panel per ReLU layer in forward order, the mean over training (purple), test "
-            "(orange) and random (blue) points of the number of that layer's units whose pre-activation changes "
-            "sign among the 2P neighbourhood vertices, at radius ``figures.radius``. The paper finds sharper "
-            "ascent peaks and train ≠ test in shallow layers, train ≈ test in deep layers.",
+            "Layer-wise local complexity LC_l of run ``{run}`` of experiment ``{experiment}``: one panel per ReLU "
+            "layer in forward order, the mean over the {n_train} training (blue), {n_test} test (vermillion) and "
+            "{n_random} random (green) points of the number of that layer's units whose pre-activation changes "
+            "sign among the 2P = 2 x {P} neighbourhood vertices, at r = {radius}; x = {x_axis}. The paper (Figs "
+            "13-14) finds sharper ascent peaks and train ≠ test in shallow layers, train ≈ test in deep layers.",
             shows=("Fig 13", "Fig 14"),
         ),
         FigureInfo(
             "regions",
-            "Fig 1",
             "exact region maps",
-            "Exact linear regions of run ``{run}`` of experiment ``{experiment}`` on the 2-D plane through "
-            "three training images of different classes (white dots, labelled by class), at log-spaced "
-            "checkpoints (paper 001, Fig. 1, computed SplineCAM-like without graph-tool). The triangle they "
-            "span, enlarged by 20 %, is split exactly, layer by layer, along every ReLU's zero line and every "
-            "max-pool argmax change; thin black lines are region boundaries, faces are coloured by the "
-            "predicted class, red lines are the decision boundary. The panel titles give the region count. "
-            "The paper reports regions dense everywhere at initialisation, concentrating around training "
-            "points during the ascent and migrating to the decision boundary in the final descent.",
+            "Exact linear regions of run ``{run}`` of experiment ``{experiment}`` on the 2-D plane through three "
+            "training images of different classes (white dots, labelled by class), at {region_records} "
+            "log-spaced checkpoints (computed SplineCAM-like, without graph-tool). The triangle they span, "
+            "enlarged by 20 %, is split exactly, layer by layer, along every ReLU's zero line and every max-pool "
+            "argmax change; thin black lines are region boundaries, faces are coloured by the predicted class "
+            "(legend), red lines are the decision boundary; panel titles give the step and the region count. "
+            "The paper reports regions dense everywhere at initialisation, concentrating around training points "
+            "during the ascent and migrating to the decision boundary in the final descent.",
             shows=("Fig 1",),
         ),
         FigureInfo(
             "regions_vs_lc",
-            "Fig 12",
             "exact regions vs LC",
-            "Exact region count versus LC over training for run ``{run}`` of experiment ``{experiment}`` "
-            "(paper 001, Fig. 12). For a few seeded training points, black: the exact number of linear regions "
-            "in the local square x + u·r v_1 + v·r v_2, (u, v) ∈ [-1, 1]², spanned by the first two LC "
-            "directions; purple, right axis: LC at the same points and radius (P-dimensional cross-polytope). "
-            "Means over the points with ± 0.25 standard deviation; x = step + 1, log scale. Both measures should "
-            "follow the same descent-ascent-descent trend.",
+            "Exact region count versus LC over training for run ``{run}`` of experiment ``{experiment}``. For "
+            "{local_points} seeded training points x, black (left axis): the exact number of linear regions in the "
+            "local square x + u r v_1 + v r v_2, (u, v) in [-1, 1]², spanned by the first two LC directions at r "
+            "= {local_radius}; blue (right axis): LC at the same points and radius (P = {P}-dimensional "
+            "cross-polytope). Means over the points, shaded ± 0.25 standard deviation; x = {x_axis}. Both "
+            "measures should follow the same descent-ascent-descent trend (paper Fig 12).",
             shows=("Fig 12",),
         ),
         FigureInfo(
             "robust",
-            "R1",
             "robustness",
-            "Adversarial robustness over training for run ``{run}`` of experiment ``{experiment}`` (paper 001 "
-            "code, R1). Black, right axis: accuracy on a seeded subset of test images under an l∞ PGD attack "
-            "(cross-entropy on the logits, no random start, projection onto the ε-ball and clamping to the data "
-            "range after each step; ε, step size and iterations from ``analyses.lc.robust``); dashed green: "
-            "clean accuracy of the same images. Left axis: mean LC of training, test and random points as in "
-            "the dynamics figure. The authors report that robustness emerges late, with the second LC descent.",
+            "Adversarial robustness over training for run ``{run}`` of experiment ``{experiment}`` (R1: the "
+            "authors' code). Black, right axis: accuracy on {pgd_points} seeded test images under an l∞ PGD "
+            "attack with ε = {eps}, step {alpha} and {pgd_steps} iterations (cross-entropy on the logits, no "
+            "random start, projection onto the ε-ball and clamping to the data range after each step); dashed "
+            "vermillion: clean accuracy of the same images. Left axis: mean LC of training, test and random points "
+            "at r = {radius} as in the dynamics figure (± 0.25 standard deviation). x = {x_axis}. The authors "
+            "report that robustness emerges late, with the second LC descent.",
             shows=("R1",),
         ),
         FigureInfo(
             "sweep",
-            "Figs 3-8, 10, 11",
             "LC across the sweep",
-            "Local complexity dynamics of every run of experiment ``{experiment}`` (one column per run, "
-            "labelled by its swept values from ``runs.csv``; one row per radius of ``figures.sweep_radii``, "
-            "default every configured radius). Each panel: mean LC of training (purple), test (orange) and "
-            "random (blue) points ± 0.25 standard deviation, train (red) and test (green) accuracy dashed on "
-            "the right axis, x = step + 1 on a log scale. Depending on the sweep this reproduces paper 001's "
-            "depth (Fig. 3, fine and coarse radius), CNN depth ± BatchNorm (Fig. 4), ResNet-18 ± BatchNorm "
-            "(Fig. 5), width (Fig. 6), weight decay (Fig. 7), grokking depth (Fig. 8) and training-set size with "
-            "true (Fig. 10) or random labels (Fig. 11).",
+            "Local complexity dynamics of every run of experiment ``{experiment}``: one column per configuration, "
+            "titled by its swept values, one row per radius ({sweep_radii}). Each panel: mean LC of training "
+            "(blue), test (vermillion) and random (green) points ± {band} standard deviation over points, "
+            "training and test accuracy dashed on the right axis; x = {x_axis}. {seeds} (LC: the points of all "
+            "seeds pooled.) Depending on the sweep this is paper 001's depth (Fig 3, fine and coarse radius), CNN "
+            "depth ± BatchNorm (Fig 4), ResNet-18 ± BatchNorm (Fig 5), width (Fig 6), weight decay (Fig 7), "
+            "grokking depth (Fig 8) or training-set size with true (Fig 10) or random labels (Fig 11).",
             scope="experiment",
             shows=("Fig 3", "Fig 4", "Fig 5", "Fig 6", "Fig 7", "Fig 8", "Fig 10", "Fig 11"),
         ),

@@ -17,9 +17,11 @@ basins_schematic    1-D loss with minima a and b, basin ratio (2/3)^n      Fig. 
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import gendyn.figures.style  # noqa: F401 - headless backend first
@@ -28,14 +30,24 @@ import numpy as np
 import xarray as xr
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 
-from gendyn.memorization.summary import basin_ratio_log10
+from gendyn.figures.style import (
+    SEED_BAND,
+    assignment_label,
+    group_colors,
+    legend_outside,
+    readable_value,
+    seed_band,
+)
+from gendyn.memorization.summary import basin_ratio_log10, epochs_to_threshold
 
 __all__ = [
     "FIGURES",
     "draw",
     "accuracy_curves",
     "threshold_plot",
+    "threshold_profile",
     "gradnorm_curves",
     "gap_curves",
     "basins_schematic",
@@ -48,11 +60,15 @@ logger = logging.getLogger(__name__)
 FIGURES = ("curves", "threshold", "gradnorm", "gap", "basins")
 #: Basin-ratio dimension n of Fig. 3 ((2/3)^n).
 BASINS_N_DIMS = 1000
+#: Thresholds of the epochs-to-threshold profile (the configured one is added).
+PROFILE_TAUS = (0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
 
 SEED_KEY = "training.seed"
 SPLIT_STYLES = {"train": "-", "test": "--", "heldout": ":"}
-SPLIT_LABELS = {"train": "train", "test": "test (objective's)", "heldout": "held-out"}
-_OBJECTIVE_LABELS = {"J": "J", "J_prime": "J′", "J0": "J⁰", "Jt": "Jᵗ"}
+SPLIT_LABELS = {"train": "train", "test": "test (the objective's)", "heldout": "held-out (real test set)"}
+
+#: A group of runs as the figures draw it: (label, the runs' curves (run, epoch)).
+Group = tuple[str, xr.Dataset]
 
 
 def _swept_keys(ds: xr.Dataset) -> list[str]:
@@ -63,18 +79,7 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
 
 
-def _label(key: str, value: Any) -> str:
-    last = key.split(".")[-1]
-    if key.endswith("objective.name"):
-        return _OBJECTIVE_LABELS.get(str(value), str(value))
-    if last == "name":
-        return str(value)
-    if _is_number(value):
-        return f"{last}={value:g}"
-    return f"{last}={value}"
-
-
-def groups(ds: xr.Dataset, group_by: Sequence[str] | None = None) -> list[tuple[str, dict[str, Any], list[Any]]]:
+def groups(ds: xr.Dataset, group_by: Sequence[str] | None = None, *, single: str = "all runs") -> list[tuple[str, dict[str, Any], list[Any]]]:
     """Group the runs of ``ds`` (dim ``run``) by swept keys.
 
     Parameters
@@ -82,6 +87,8 @@ def groups(ds: xr.Dataset, group_by: Sequence[str] | None = None) -> list[tuple[
     ds : Dataset with dim ``run`` and swept parameters as coordinates on ``run``.
     group_by : sequence of str, optional
         Coordinate names; None = every swept coordinate except ``training.seed``.
+    single : str
+        Label of the one group when no key separates the runs.
 
     Returns
     -------
@@ -95,64 +102,49 @@ def groups(ds: xr.Dataset, group_by: Sequence[str] | None = None) -> list[tuple[
     for i, rid in enumerate(ds["run"].values):
         vals = tuple(ds[k].values[i].item() if hasattr(ds[k].values[i], "item") else ds[k].values[i] for k in keys)
         if vals not in out:
-            label = ", ".join(_label(k, v) for k, v in zip(keys, vals)) or "all runs"
+            label = assignment_label(dict(zip(keys, vals))) or single
             out[vals] = (label, dict(zip(keys, vals)), [])
         out[vals][2].append(rid)
     return list(out.values())
-
-
-def _colors(n: int, sequential: bool) -> list[Any]:
-    if sequential and n > 1:
-        cmap = plt.get_cmap("viridis")
-        return [cmap(0.05 + 0.85 * i / (n - 1)) for i in range(n)]
-    cmap = plt.get_cmap("tab10")
-    return [cmap(i % 10) for i in range(n)]
 
 
 def _sequential(grps: list[tuple[str, dict[str, Any], list[Any]]]) -> bool:
     return len(grps) > 2 and len(grps[0][1]) == 1 and all(_is_number(next(iter(g[1].values()))) for g in grps)
 
 
-def _grouped_axes(ds: xr.Dataset, group_by: Sequence[str] | None) -> tuple[list[Any], list[Any], np.ndarray, Figure, Any]:
-    """The groups of runs, a colour per group, the epoch axis, and a fresh figure with one axes."""
-    grps = groups(ds, group_by)
-    colors = _colors(len(grps), _sequential(grps))
-    fig, ax = plt.subplots(figsize=(7.4, 4.0), constrained_layout=True)
-    return grps, colors, _epoch_axis(ds), fig, ax
+def _drawn_groups(ds: xr.Dataset | None, group_by: Sequence[str] | None, others: Sequence[Group], single: str) -> tuple[list[Group], list[Any]]:
+    """The groups a figure draws (this experiment's, then ``others``) and a colour each."""
+    out: list[Group] = []
+    if ds is not None:
+        grps = groups(ds, group_by, single=single)
+        out = [(label, ds.sel(run=rids)) for label, _, rids in grps]
+        if _sequential(grps) and not others:
+            cmap = group_colors([next(iter(g[1].values())) for g in grps])
+            return out, [cmap[next(iter(g[1].values()))] for g in grps]
+    out += list(others)
+    palette = group_colors([label for label, _ in out])
+    return out, [palette[label] for label, _ in out]
 
 
-def _band(ax: Any, x: np.ndarray, y: np.ndarray, color: Any, ls: str, label: str | None, lw: float = 1.4) -> None:
-    """Mean over the first axis (seeds) as a line, min-max as a band."""
-    with np.errstate(all="ignore"):
-        finite = np.isfinite(y).any(axis=0)
-        if not finite.any():
-            return
-        mean = np.nanmean(np.where(np.isfinite(y), y, np.nan)[:, finite], axis=0)
-        lo = np.nanmin(y[:, finite], axis=0)
-        hi = np.nanmax(y[:, finite], axis=0)
-    ax.plot(x[finite], mean, color=color, ls=ls, lw=lw, label=label)
-    if y.shape[0] > 1:
-        ax.fill_between(x[finite], lo, hi, color=color, alpha=0.18, lw=0)
+def _n_seeds(grps: Sequence[Group]) -> int:
+    return max((g.sizes["run"] for _, g in grps), default=1)
 
 
-def _seed_note(ax: Any, grps: list[Any]) -> None:
-    n = max(len(g[2]) for g in grps)
-    if n > 1:
-        ax.text(0.99, 0.01, f"mean of up to {n} seeds, band min-max", transform=ax.transAxes, ha="right",
-                va="bottom", fontsize=7, color="0.4")
-
-
-def _epoch_axis(ds: xr.Dataset) -> np.ndarray:
-    return np.asarray(ds["epoch"].values, dtype=np.float64)
-
-
-def _group_legend(ax: Any, grps: list[Any], colors: list[Any], extra: list[tuple[Any, str]] | None = None) -> None:
-    handles = [Line2D([], [], color=c, lw=2) for c in colors]
+def _legend(ax: Any, grps: Sequence[Group], colors: Sequence[Any], extra: list[tuple[Any, str]] | None = None) -> None:
+    handles: list[Any] = [Line2D([], [], color=c, lw=2) for c in colors]
     labels = [g[0] for g in grps]
     for h, lab in extra or []:
         handles.append(h)
         labels.append(lab)
-    ax.legend(handles, labels, fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    n = _n_seeds(grps)
+    if n > 1:
+        handles.append(Patch(color="0.5", alpha=0.3, lw=0))
+        labels.append(f"mean of {n} seeds, band {SEED_BAND}")
+    legend_outside(ax, handles, labels, loc="center left", bbox_to_anchor=(1.02, 0.5))
+
+
+def _epoch_axis(ds: xr.Dataset) -> np.ndarray:
+    return np.asarray(ds["epoch"].values, dtype=np.float64)
 
 
 def accuracy_curves(
@@ -163,6 +155,8 @@ def accuracy_curves(
     title: str = "",
     chance: float | None = None,
     k: float | None = None,
+    others: Sequence[Group] = (),
+    single: str = "all runs",
 ) -> Figure:
     """Accuracy vs epoch per group (paper 003 Figs. 1a, 2a-2d).
 
@@ -179,71 +173,137 @@ def accuracy_curves(
         Chance accuracy 1/C (grey line).
     k : float, optional
         J0 threshold (dotted red line).
+    others : sequence of (label, Dataset)
+        Runs of other experiments drawn as further groups on the same axes (e.g. the real
+        images beside the noise of Fig. 2a).
+    single : str
+        Label of this experiment's runs when no swept key separates them.
     """
-    grps, colors, x, fig, ax = _grouped_axes(ds, group_by)
-    drawn = []
-    for (label, _, rids), color in zip(grps, colors):
-        sub = ds.sel(run=rids)
+    grps, colors = _drawn_groups(ds, group_by, others, single)
+    fig, ax = plt.subplots(figsize=(8.6, 4.0), constrained_layout=True)
+    drawn: list[str] = []
+    for (label, sub), color in zip(grps, colors):
+        x = _epoch_axis(sub)
         for split in splits:
             var = f"{split}_acc"
             if var not in sub or not np.isfinite(sub[var].values).any():
                 continue
-            _band(ax, x, np.atleast_2d(sub[var].values), color, SPLIT_STYLES[split], None)
+            seed_band(ax, x, np.atleast_2d(sub[var].values), color=color, ls=SPLIT_STYLES[split], markers=False)
             if split not in drawn:
                 drawn.append(split)
     extra: list[tuple[Any, str]] = [(Line2D([], [], color="k", ls=SPLIT_STYLES[s]), SPLIT_LABELS[s]) for s in drawn]
     if chance is not None:
         ax.axhline(chance, color="0.5", lw=0.8, ls="-.")
-        extra.append((Line2D([], [], color="0.5", lw=0.8, ls="-."), f"chance {chance:.2g}"))
+        extra.append((Line2D([], [], color="0.5", lw=0.8, ls="-."), f"chance 1/C = {chance:.2g}"))
     if k is not None:
-        ax.axhline(k, color="tab:red", lw=0.8, ls=":")
-        extra.append((Line2D([], [], color="tab:red", lw=0.8, ls=":"), f"k = {k:g}"))
-    _group_legend(ax, grps, colors, extra)
+        ax.axhline(k, color="0.2", lw=0.9, ls=(0, (1, 1)))
+        extra.append((Line2D([], [], color="0.2", lw=0.9, ls=(0, (1, 1))), f"J⁰ threshold k = {k:g}"))
+    _legend(ax, grps, colors, extra)
+    x_all = np.concatenate([_epoch_axis(g) for _, g in grps]) if grps else np.array([1.0])
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy (fraction)")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlim(0, float(np.nanmax(x)) if x.size else 1)
+    ax.set_xlim(0, float(np.nanmax(x_all)) if x_all.size else 1)
     ax.grid(alpha=0.3)
-    _seed_note(ax, grps)
     ax.set_title(title, fontsize=9)
     return fig
 
 
-def threshold_plot(summary: xr.Dataset, *, group_by: Sequence[str] | None = None, title: str = "") -> Figure:
+def _metric_curves(sub: xr.Dataset, metric: str) -> xr.DataArray:
+    if metric == "gap" and "gap" not in sub:
+        return sub["train_acc"] - sub["test_acc"]
+    return sub[metric]
+
+
+def threshold_profile(
+    sub: xr.Dataset, metric: str, taus: Sequence[float], *, patience: int = 1, interpolate: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Epochs to threshold of every run of ``sub`` (dims run, epoch) at every ``tau``.
+
+    Returns (T, censored): (n_runs, n_taus) float arrays; T is NaN where a run never reached
+    tau, ``censored`` its last epoch there (NaN elsewhere).
+    """
+    cur = _metric_curves(sub, metric)
+    t = np.full((sub.sizes["run"], len(taus)), np.nan)
+    c = np.full_like(t, np.nan)
+    for i in range(sub.sizes["run"]):
+        one = cur.isel(run=i)
+        one = one.sel(epoch=one["epoch"][np.isfinite(one.values)])
+        for j, tau in enumerate(taus):
+            r = epochs_to_threshold(one, float(tau), patience=patience, interpolate=interpolate)
+            t[i, j] = float(r)
+            c[i, j] = float(r.attrs.get("censored_at", np.nan))
+    return t, c
+
+
+def _censored_bar(ax: Any, x: float, top: float, color: Any, text: str) -> None:
+    ax.bar(x, top, width=0.6, color="none", edgecolor=color, hatch="///", lw=1.0)
+    ax.text(x, top * 0.5, text, ha="center", va="center", fontsize=7, rotation=90, color="0.15",
+            bbox={"facecolor": "white", "edgecolor": "none", "pad": 1.0, "alpha": 0.85})  # fmt: skip
+
+
+def threshold_plot(
+    summary: xr.Dataset,
+    *,
+    curves: xr.Dataset | None = None,
+    group_by: Sequence[str] | None = None,
+    title: str = "",
+    taus: Sequence[float] = PROFILE_TAUS,
+    others: Sequence[Group] = (),
+    single: str = "all runs",
+) -> Figure:
     """Epochs to threshold per group (paper 003 Figs. 1b and 2c right).
 
     Parameters
     ----------
     summary : Dataset, dim ``run``
         ``analysis/memorization/summary.nc`` (``epochs_to_threshold``, ``censored_at`` and swept
-        coordinates; attrs ``threshold_metric``, ``tau``).
+        coordinates; attrs ``threshold_metric``, ``tau``, ``patience``, ``interpolate``).
+    curves : Dataset, dims (run, epoch), optional
+        The runs' per-epoch curves (:func:`gendyn.memorization.summary.stack_epochs`): adds a
+        right panel, the epochs each group needs for a range of thresholds ``taus``.
     group_by : sequence of str, optional
         With exactly one numeric key (e.g. ``data.first_n``) among several, T is drawn against
         it, one line per remaining group; otherwise one bar per group.
+    others : sequence of (label, Dataset)
+        Runs of other experiments (curves), drawn in the profile panel as further groups.
 
     Notes
     -----
-    Bars show the mean over the seeds that reached the threshold; every seed is a dot; a run
-    that never reached it is an open triangle at its last epoch (a lower bound).
+    Left: bars are the mean over the seeds that reached the threshold, dots single seeds; a
+    group no seed of which reached it is a hatched bar up to the last epoch, labelled "not
+    reached" (a lower bound), a single censored seed an open triangle there. Right: filled
+    markers where every seed reached the threshold, open where some did not (those counted at
+    their last epoch: a lower bound); the dotted line is the end of training.
     """
-    grps = groups(summary, group_by)
+    grps = groups(summary, group_by, single=single)
     t = summary["epochs_to_threshold"]
     cens = summary["censored_at"]
     metric = summary.attrs.get("threshold_metric", "train_acc")
-    tau = summary.attrs.get("tau", float("nan"))
+    tau = float(summary.attrs.get("tau", float("nan")))
     keys = list(grps[0][1]) if grps else []
     numeric = [kk for kk in keys if all(_is_number(g[1][kk]) for g in grps)]
-    fig, ax = plt.subplots(figsize=(7.0, 3.8), constrained_layout=True)
-    cens_handle = Line2D([], [], ls="", marker="^", mfc="none", mec="0.3", label="not reached (lower bound)")
+    profile = curves is not None
+    fig, axes = plt.subplots(1, 2 if profile else 1, figsize=(12.0 if profile else 7.4, 3.9), constrained_layout=True,
+                             squeeze=False)  # fmt: skip
+    ax = axes[0, 0]
+    cens_handle = Line2D([], [], ls="", marker="^", mfc="none", mec="0.3")
+    top = float(np.nanmax(np.concatenate([t.values, cens.values, [1.0]])))
     any_cens = False
+    handles: list[Any] = []
+    labels: list[str] = []
+    metric_name = {"train_acc": "train accuracy", "test_acc": "test accuracy", "heldout_acc": "held-out accuracy",
+                   "gap": "train - test accuracy"}.get(metric, metric)  # fmt: skip
     if len(numeric) == 1 and len(keys) > 1:
         xkey = numeric[0]
         rest = [kk for kk in keys if kk != xkey]
         lines: dict[tuple[Any, ...], list[tuple[float, list[Any]]]] = {}
         for _, vals, rids in grps:
             lines.setdefault(tuple(vals[kk] for kk in rest), []).append((float(vals[xkey]), rids))
-        colors = _colors(len(lines), False)
-        for (key, pts), color in zip(lines.items(), colors):
+        colors = group_colors([assignment_label(dict(zip(rest, key))) for key in lines])
+        for key, pts in lines.items():
+            label = assignment_label(dict(zip(rest, key)))
+            color = colors[label]
             pts.sort()
             xs, means = [], []
             for xv, rids in pts:
@@ -255,73 +315,138 @@ def threshold_plot(summary: xr.Dataset, *, group_by: Sequence[str] | None = None
                     ax.plot(np.full(np.isfinite(cv).sum(), xv), cv[np.isfinite(cv)], "^", mfc="none", mec=color)
                 xs.append(xv)
                 means.append(np.nanmean(tv) if np.isfinite(tv).any() else np.nan)
-            label = ", ".join(_label(kk, v) for kk, v in zip(rest, key))
             ax.plot(xs, means, "-", color=color, lw=1.5, label=label)
-        ax.set_xlabel(xkey.split(".")[-1])
+        from gendyn.figures.style import readable_key
+
+        ax.set_xlabel(readable_key(xkey))
         handles, labels = ax.get_legend_handles_labels()
     else:
-        colors = _colors(len(grps), _sequential(grps))
+        colors = [c for c in _drawn_groups(summary, group_by, (), single)[1]]
         for i, ((label, _, rids), color) in enumerate(zip(grps, colors)):
             tv = t.sel(run=rids).values
             cv = cens.sel(run=rids).values
             if np.isfinite(tv).any():
-                ax.bar(i, np.nanmean(tv), color=color, alpha=0.7, width=0.6)
+                ax.bar(i, np.nanmean(tv), color=color, alpha=0.75, width=0.6)
                 ax.plot(np.full(np.isfinite(tv).sum(), i), tv[np.isfinite(tv)], "o", color="k", ms=3)
-            if np.isfinite(cv).any():
-                any_cens = True
-                ax.plot(np.full(np.isfinite(cv).sum(), i), cv[np.isfinite(cv)], "^", mfc="none", mec="0.3", ms=7)
+                if np.isfinite(cv).any():
+                    any_cens = True
+                    ax.plot(np.full(np.isfinite(cv).sum(), i), cv[np.isfinite(cv)], "^", mfc="none", mec="0.3", ms=7)
+            elif np.isfinite(cv).any():
+                _censored_bar(ax, i, float(np.nanmax(cv)), color, f"not reached in {np.nanmax(cv):g} epochs")
         ax.set_xticks(range(len(grps)), [g[0] for g in grps], rotation=20 if len(grps) > 4 else 0, fontsize=8)
-        handles, labels = [], []
+        ax.set_xlim(-0.6, len(grps) - 0.4)
+        if any(np.isfinite(t.sel(run=r).values).any() for _, _, r in grps):
+            handles.append(Line2D([], [], ls="", marker="o", color="k", ms=3))
+            labels.append("single seed (bar: their mean)")
     if any_cens:
         handles.append(cens_handle)
-        labels.append(cens_handle.get_label())
-    if handles:
-        ax.legend(handles, labels, fontsize=7, frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.set_ylabel(f"epochs to {metric} ≥ {tau:g}")
-    top = np.nanmax(np.concatenate([t.values, cens.values, [1.0]]))
+        labels.append("seed that never reached it (at its last epoch)")
+    ax.set_ylabel(f"epochs until {metric_name} ≥ {tau:g}")
     ax.set_ylim(0, 1.12 * top)
     ax.grid(alpha=0.3, axis="y")
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"at the configured threshold τ = {tau:g}", fontsize=9)
+    if handles:
+        legend_outside(ax, handles, labels, side="bottom")
+    if profile:
+        _profile_panel(axes[0, 1], summary, curves, group_by, taus, others, single, metric_name, tau)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
-def gradnorm_curves(ds: xr.Dataset, *, group_by: Sequence[str] | None = None, title: str = "") -> Figure:
+def _profile_panel(ax: Any, summary: xr.Dataset, curves: xr.Dataset, group_by: Sequence[str] | None,
+                   taus: Sequence[float], others: Sequence[Group], single: str, metric_name: str, tau: float) -> None:  # fmt: skip
+    metric = summary.attrs.get("threshold_metric", "train_acc")
+    patience = int(summary.attrs.get("patience", 1))
+    interp = bool(int(summary.attrs.get("interpolate", 0)))
+    grid = sorted({round(float(v), 6) for v in [*taus, tau] if np.isfinite(v)})
+    grps, colors = _drawn_groups(curves, group_by, others, single)
+    end = 0.0
+    step = 0.008 * (max(grid) - min(grid) if len(grid) > 1 else 1.0)
+    for k, ((label, sub), color) in enumerate(zip(grps, colors)):
+        tt, cc = threshold_profile(sub, metric, grid, patience=patience, interpolate=interp)
+        last = np.where(np.isfinite(cc), cc, np.nan)
+        end = max(end, float(np.nanmax(_epoch_axis(sub))))
+        lower = np.where(np.isfinite(tt), tt, last)  # censored seeds counted at their last epoch
+        all_in = np.isfinite(tt).all(axis=0)
+        none_in = ~np.isfinite(tt).any(axis=0)
+        mean = np.where(none_in, np.nan, np.nanmean(lower, axis=0))
+        g = np.asarray(grid)
+        ax.plot(g[~none_in], mean[~none_in], color=color, lw=1.4)
+        ax.plot(g[all_in], mean[all_in], "o", color=color, ms=5)
+        some = ~all_in & ~none_in
+        ax.plot(g[some], mean[some], "o", mfc="white", mec=color, ms=5)
+        if tt.shape[0] > 1:
+            with np.errstate(all="ignore"):
+                lo, hi = np.nanmin(lower, axis=0), np.nanmax(lower, axis=0)
+            ax.fill_between(g[~none_in], lo[~none_in], hi[~none_in], color=color, alpha=0.15, lw=0)
+        if none_in.any():  # side by side, so that groups that all miss a threshold stay visible
+            shift = (k - (len(grps) - 1) / 2) * step
+            ax.plot(g[none_in] + shift, np.full(int(none_in.sum()), float(np.nanmax(last))), "^", mfc="none", mec=color, ms=7)
+    ax.axhline(end, color="0.4", ls=":", lw=1.0)
+    ax.axvline(tau, color="0.6", ls="--", lw=0.8)
+    ax.set_xlabel(f"threshold τ on the {metric_name}")
+    ax.set_ylabel("epochs until reached")
+    ax.set_ylim(0, 1.08 * max(end, 1.0))
+    ax.grid(alpha=0.3)
+    ax.set_title("for a range of thresholds", fontsize=9)
+    handles = [Line2D([], [], color=c, lw=2) for c in colors] + [
+        Line2D([], [], ls="", marker="o", color="0.3", ms=5),
+        Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", ms=5),
+        Line2D([], [], ls="", marker="^", mfc="none", mec="0.3", ms=7),
+        Line2D([], [], color="0.4", ls=":"),
+        Line2D([], [], color="0.6", ls="--"),
+    ]
+    labels = [lab for lab, _ in grps] + ["every seed reached it (mean)", "some seeds did not (lower bound)",
+                                         "no seed reached it", f"end of training ({end:g} epochs)", f"configured τ = {tau:g}"]  # fmt: skip
+    n = _n_seeds(grps)
+    if n > 1:
+        handles.append(Patch(color="0.5", alpha=0.3, lw=0))
+        labels.append(f"{SEED_BAND} over {n} seeds")
+    legend_outside(ax, handles, labels)
+
+
+def gradnorm_curves(
+    ds: xr.Dataset, *, group_by: Sequence[str] | None = None, title: str = "", others: Sequence[Group] = (),
+    single: str = "all runs",
+) -> Figure:  # fmt: skip
     """First-layer weight-gradient Frobenius norm vs epoch, log y (paper 003 Sec. 4).
 
     Solid: the norm after the last backward of each epoch (``gradnorm_first_weight``, as in
     the author's code); thin dashed: its mean over the epoch's steps.
     """
-    grps, colors, x, fig, ax = _grouped_axes(ds, group_by)
-    for (_, _, rids), color in zip(grps, colors):
-        sub = ds.sel(run=rids)
+    grps, colors = _drawn_groups(ds, group_by, others, single)
+    fig, ax = plt.subplots(figsize=(8.6, 4.0), constrained_layout=True)
+    for (_, sub), color in zip(grps, colors):
+        x = _epoch_axis(sub)
         for var, ls, lw in (("gradnorm_first_weight", "-", 1.4), ("gradnorm_first_weight_mean", "--", 0.8)):
             if var in sub:
                 y = np.atleast_2d(sub[var].values).astype(float)
                 y[y <= 0] = np.nan
-                _band(ax, x, y, color, ls, None, lw=lw)
+                seed_band(ax, x, y, color=color, ls=ls, lw=lw, markers=False)
     extra = [
-        (Line2D([], [], color="k", ls="-"), "last step of the epoch"),
-        (Line2D([], [], color="k", ls="--", lw=0.8), "mean over the epoch"),
+        (Line2D([], [], color="k", ls="-"), "after the last step of the epoch"),
+        (Line2D([], [], color="k", ls="--", lw=0.8), "mean over the epoch's steps"),
     ]
-    _group_legend(ax, grps, colors, extra)
-    _seed_note(ax, grps)
+    _legend(ax, grps, colors, extra)
     ax.set_yscale("log")
     ax.set_xlabel("epoch")
     ax.set_ylabel("‖∂loss/∂W₁‖_F (first-layer weight)")
-    ax.grid(alpha=0.3, which="both")
+    ax.grid(alpha=0.3, which="major")
     ax.set_title(title, fontsize=9)
     return fig
 
 
-def gap_curves(ds: xr.Dataset, *, group_by: Sequence[str] | None = None, title: str = "") -> Figure:
+def gap_curves(
+    ds: xr.Dataset, *, group_by: Sequence[str] | None = None, title: str = "", others: Sequence[Group] = (),
+    single: str = "all runs",
+) -> Figure:  # fmt: skip
     """Train minus test accuracy vs epoch per group (paper 003 Fig. S1)."""
-    grps, colors, x, fig, ax = _grouped_axes(ds, group_by)
-    for (_, _, rids), color in zip(grps, colors):
-        sub = ds.sel(run=rids)
+    grps, colors = _drawn_groups(ds, group_by, others, single)
+    fig, ax = plt.subplots(figsize=(8.6, 4.0), constrained_layout=True)
+    for (_, sub), color in zip(grps, colors):
         gap = sub["gap"] if "gap" in sub else sub["train_acc"] - sub["test_acc"]
-        _band(ax, x, np.atleast_2d(gap.values), color, "-", None)
-    _group_legend(ax, grps, colors)
-    _seed_note(ax, grps)
+        seed_band(ax, _epoch_axis(sub), np.atleast_2d(gap.values), color=color, markers=False)
+    _legend(ax, grps, colors)
     ax.axhline(0, color="0.5", lw=0.8)
     ax.set_xlabel("epoch")
     ax.set_ylabel("train − test accuracy")
@@ -355,7 +480,7 @@ def basins_schematic(*, n_dims: int = 1000, title: str = "") -> Figure:
     for x0, x1, y, text in arrows:
         ax.annotate("", (x0, y), (x1, y), arrowprops={"arrowstyle": "<->", "lw": 0.8, "color": "0.3"})
         ax.text((x0 + x1) / 2, y - 0.07, text, ha="center", fontsize=9, color="0.3")
-    ax.axvline(4.0, color="0.6", lw=0.8, ls=":")
+    ax.plot([4.0, 4.0], [-0.25, 1.05], color="0.6", lw=0.8, ls=":")  # the basins' border, below the note
     log_ratio = basin_ratio_log10(n_dims)
     exponent = math.floor(-log_ratio)
     mant = 10 ** (-log_ratio - exponent)
@@ -368,17 +493,47 @@ def basins_schematic(*, n_dims: int = 1000, title: str = "") -> Figure:
         va="top",
         ha="center",
         fontsize=8,
+        bbox={"facecolor": "white", "edgecolor": "0.8", "pad": 3.0},
     )
     ax.set_xlabel("parameter θ")
     ax.set_ylabel("loss J")
-    ax.set_ylim(-0.25, 1.45)
+    ax.set_ylim(-0.25, 1.55)
     ax.set_xticks([])
     ax.set_yticks([])
-    ax.set_title(title or "Fig. 3: attractor geometry (schematic)", fontsize=9)
+    ax.set_title(title or "Fig 3: attractor geometry (schematic)", fontsize=9)
     return fig
 
 
 # --------------------------------------------------------------------------- figure job
+
+
+def _data_label(attrs: Mapping[str, Any]) -> str:
+    """``Gaussian noise, J⁰``: the data and objective of a run (``run.h5`` root attributes)."""
+    cfg = json.loads(attrs.get("config", "{}") or "{}")
+    data = readable_value("data.name", cfg.get("data", {}).get("name", ""))
+    obj = (cfg.get("training", {}).get("objective") or {}).get("name", "")
+    return ", ".join(p for p in (data, readable_value("training.objective.name", obj) if obj else "") if p)
+
+
+def _others(job: Any, objectives: set[str]) -> list[Group]:
+    """Runs of other experiments (role ``compare_run``) with one of ``objectives``, one group per
+    (experiment, data, objective), labelled by data and objective, experiment in brackets."""
+    from gendyn.memorization.stage import runs_from_files
+    from gendyn.memorization.summary import stack_epochs
+
+    by_exp: dict[str, list[Path]] = {}
+    for p in job.many("compare_run"):
+        by_exp.setdefault(Path(p).parent.parent.parent.name, []).append(Path(p))
+    out: list[Group] = []
+    for exp, files in by_exp.items():
+        runs = runs_from_files(files)
+        keep: dict[str, list[str]] = {}
+        for rid, name in zip(runs.metrics, runs.objective_names()):
+            if name in objectives:
+                keep.setdefault(_data_label(runs.attrs[rid]), []).append(rid)
+        for label, rids in keep.items():
+            out.append((f"{label} ({exp})", stack_epochs({r: runs.metrics[r] for r in rids})))
+    return out
 
 
 def draw(job: Any) -> Iterator[tuple[str, Figure]]:
@@ -387,9 +542,11 @@ def draw(job: Any) -> Iterator[tuple[str, Figure]]:
     Draws exactly the figures listed in ``analyses.memorization.figures``, in that order.
     Inputs by role: ``run`` (every run's ``run.h5``, in run order) and ``runs_table``
     (``runs.csv``) for ``curves``, ``gradnorm`` and ``gap``; ``summary``
-    (``analysis/memorization/summary.nc``) for ``threshold``; ``basins`` needs none. Titles
-    are the experiment name (``job.experiment``, else the folder holding ``runs.csv``) and
-    ``paper_figure``.
+    (``analysis/memorization/summary.nc``) for ``threshold`` (with ``run``, also its profile
+    over thresholds); ``compare_run`` (optional): runs of the experiments in
+    ``figures_compare``, those with one of this experiment's objectives drawn as further
+    groups; ``basins`` needs none. Titles are the experiment name (``job.experiment``, else the
+    folder holding ``runs.csv``) and ``paper_figure``.
 
     Raises
     ------
@@ -405,20 +562,29 @@ def draw(job: Any) -> Iterator[tuple[str, Figure]]:
     title = name + (f" ({s['paper_figure']})" if s["paper_figure"] else "")
     runs = None
     curves: xr.Dataset | None = None
+    others: list[Group] = []
+    single = "all runs"
+    if job.has("run"):
+        runs = runs_from_files(job.many("run"), job.one("runs_table") if job.has("runs_table") else None)
+        curves = stack_epochs(runs.metrics, swept=runs.swept)
+        labels = {_data_label(a) for a in runs.attrs.values()}
+        single = labels.pop() if len(labels) == 1 else single
+        if job.has("compare_run"):
+            others = _others(job, set(runs.objective_names()))
+            if others:
+                single = f"{single} ({name})"
     for fig in s["figures"]:
         if fig == "basins":
             yield fig, basins_schematic(n_dims=BASINS_N_DIMS)
             continue
         if fig == "threshold":
             _require(job, fig, "summary")
-            yield fig, threshold_plot(job.open(job.one("summary")), group_by=group_by, title=title)
+            yield fig, threshold_plot(job.open(job.one("summary")), curves=curves, group_by=group_by, title=title,
+                                      others=others, single=single)  # fmt: skip
             continue
-        if curves is None:
-            _require(job, fig, "run")
-            runs = runs_from_files(job.many("run"), job.one("runs_table") if job.has("runs_table") else None)
-            curves = stack_epochs(runs.metrics, swept=runs.swept)
+        _require(job, fig, "run")
+        assert runs is not None and curves is not None
         if fig == "curves":
-            assert runs is not None
             n_classes, ks = runs.n_classes(), runs.j0_thresholds()
             yield fig, accuracy_curves(
                 curves,
@@ -427,11 +593,13 @@ def draw(job: Any) -> Iterator[tuple[str, Figure]]:
                 title=title,
                 chance=1.0 / n_classes.pop() if len(n_classes) == 1 and 0 not in n_classes else None,
                 k=ks.pop() if len(ks) == 1 else None,
+                others=others,
+                single=single,
             )
         elif fig == "gradnorm":
-            yield fig, gradnorm_curves(curves, group_by=group_by, title=title)
+            yield fig, gradnorm_curves(curves, group_by=group_by, title=title, others=others, single=single)
         elif fig == "gap":
-            yield fig, gap_curves(curves, group_by=group_by, title=title)
+            yield fig, gap_curves(curves, group_by=group_by, title=title, others=others, single=single)
         else:  # pragma: no cover - the schema allows only FIGURES
             raise ValueError(f"analyses.memorization.figures: {fig!r} is not one of {', '.join(FIGURES)}")
 

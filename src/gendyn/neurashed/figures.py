@@ -19,6 +19,7 @@ import xarray as xr
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from gendyn.figures.style import GROUP_PALETTE, SEED_BAND, figure_legend, legend_outside, seed_band
 from gendyn.neurashed.graphs import Graph, builtin_graph
 
 __all__ = ["draw", "draw_graph", "fig1_graph", "fig2_pathways", "fig3_implicit_regularization", "fig4_information_bottleneck",
@@ -26,7 +27,7 @@ __all__ = ["draw", "draw_graph", "fig1_graph", "fig2_pathways", "fig3_implicit_r
 
 logger = logging.getLogger(__name__)
 
-FIRE = "tab:red"
+FIRE = "#D55E00"  # vermillion (Okabe & Ito): firing nodes
 IDLE = "0.85"
 
 
@@ -114,71 +115,104 @@ def fig3_implicit_regularization(ds: xr.Dataset, graph: Graph | str = "fig3") ->
     """Paper Fig. 3: small- vs large-batch training of one class with two pathways.
 
     Top: the firing patterns (P1, P2 for batch 1; their union for the large batch) and the
-    shared share over steps; bottom: the learned models of the first seed (node area ∝
-    lambda, per level) and the participation ratio (sum lambda)^2 / sum lambda^2 of level-1
-    nodes 0-5 over steps (all seeds).
+    share of the shared level-1 nodes in the level-1 amplification over steps; bottom: the
+    learned models of the first seed (node area ∝ lambda, per level) and the participation
+    ratio (sum lambda)^2 / sum lambda^2 of level-1 nodes 0-5 over steps. Curves: mean over
+    seeds, min-max band.
     """
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
     g = builtin_graph(graph) if isinstance(graph, str) else graph
-    fig, axes = plt.subplots(2, 3, figsize=(13.0, 7.0), constrained_layout=True)
-    draw_graph(axes[0, 0], g, firing=g.pathway("P1"), title="small batch: pathway P1")
+    fig, axes = plt.subplots(2, 3, figsize=(13.5, 7.0), constrained_layout=True)
+    draw_graph(axes[0, 0], g, firing=g.pathway("P1"), title="small batch: one pathway per step (here P1)")
     draw_graph(axes[0, 1], g, firing=g.pathway("P1") | g.pathway("P2"), title="large batch: P1 and P2 fire together")
     sel = ds.isel(seed=0) if "seed" in ds.dims else ds
     nodes = [str(n) for n in ds["node"].values]
     for ax, b in zip((axes[1, 0], axes[1, 1]), ("small", "large")):
         lam = sel["lam"].sel(batch=b).values[-1]
         draw_graph(ax, g, sizes=_sizes(lam, nodes, g), title=f"learned, {b} batch (step {int(sel['step'].values[-1])}; area ∝ λ)")
-    colors = {"small": "tab:blue", "large": "tab:orange"}
-    seeds = ds["seed"].values if "seed" in ds.dims else [None]
-    for var, ax, ylabel in (("shared_share", axes[0, 2], "shared share Σλ(2,3) / Σλ(0..5)"),
-                            ("participation", axes[1, 2], "(Σλ)² / Σλ² over nodes 0-5")):  # fmt: skip
+    colors = {"small": GROUP_PALETTE[0], "large": GROUP_PALETTE[1]}
+    n_seeds = ds.sizes.get("seed", 1)
+    x = ds["step"].values
+    for var, ax, ylabel in (
+        ("shared_share", axes[0, 2], "share of the shared nodes 2, 3\nin level-1 λ: Σλ(2,3) / Σλ(0..5)"),
+        ("participation", axes[1, 2], "participation ratio of level-1 λ\n(Σλ)² / Σλ² over nodes 0-5"),
+    ):
         for b in ("small", "large"):
-            for k, sd in enumerate(seeds):
-                da = ds[var].sel(batch=b) if sd is None else ds[var].sel(batch=b, seed=sd)
-                ax.plot(ds["step"].values, da.values, color=colors[b], alpha=0.9 if k == 0 else 0.35, lw=1.2,
-                        label=f"{b} batch" if k == 0 else None)  # fmt: skip
+            da = ds[var].sel(batch=b)
+            y = da.transpose("seed", ...).values if "seed" in da.dims else da.values[None]
+            seed_band(ax, x, y, color=colors[b], markers=False)
         ax.set_xlabel("training step")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8, frameon=False)
     axes[0, 2].set_ylim(0, 1.05)
     axes[1, 2].set_ylim(0, 6.3)
+    handles = [Line2D([], [], color=colors["small"], lw=2), Line2D([], [], color=colors["large"], lw=2)]
+    labels = ["small batch (one pathway per step)", "large batch (both pathways every step)"]
+    if n_seeds > 1:
+        handles.append(Patch(color="0.5", alpha=0.3, lw=0))
+        labels.append(f"mean of {n_seeds} seeds, band {SEED_BAND}")
+    figure_legend(fig, handles, labels, side="bottom")
     fig.suptitle(f"implicit regularisation in neurashed (g+ = {ds.attrs.get('a')}x, g- = {ds.attrs.get('b')}x, "
-                 f"{len(seeds)} seed(s))", fontsize=10)  # fmt: skip
+                 f"{n_seeds} seed(s))", fontsize=10)  # fmt: skip
     return fig
+
+
+def _arrows(ax: Axes, x: np.ndarray, y: np.ndarray, color: Any, *, n: int = 6, lw: float = 1.0) -> None:
+    """Arrowheads along the trajectory (x, y) in the direction of time, on its ``n`` longest steps."""
+    d = np.hypot(np.diff(x) / 3.0, np.diff(y) / 1.2)  # in axis fractions of the information plane
+    idx = np.sort(np.argsort(d)[::-1][:n])
+    for i in idx:
+        if d[i] < 0.01:
+            continue
+        ax.annotate("", xy=(x[i + 1], y[i + 1]), xytext=(x[i], y[i]),
+                    arrowprops={"arrowstyle": "-|>", "color": color, "lw": lw, "mutation_scale": 10}, zorder=4)  # fmt: skip
 
 
 def fig4_information_bottleneck(ds: xr.Dataset, graph: Graph | str = "fig4") -> Figure:
     """Paper Fig. 4: a class-1 pathway (left) and the information plane of levels 1 and 2 (right).
 
-    Each trajectory runs from the first record (circle) to the last (square); colour encodes
-    the training step. The first seed is drawn bold, the others faint.
+    One panel per level; each seed is one trajectory from the first record (circle) to the
+    last (square), arrows in the direction of training, the steps of the first seed's start,
+    turning point and end written beside it.
     """
+    from matplotlib.lines import Line2D
+
     g = builtin_graph(graph) if isinstance(graph, str) else graph
-    fig, (ax_g, ax_p) = plt.subplots(1, 2, figsize=(12.0, 4.6), constrained_layout=True, gridspec_kw={"width_ratios": [1.2, 1]})
+    fig, axes = plt.subplots(1, 3, figsize=(15.0, 4.6), constrained_layout=True, gridspec_kw={"width_ratios": [1.3, 1, 1]})
     first = next(iter(g.types))
-    draw_graph(ax_g, g, firing=g.pathway(first), title=f"a class-1 pathway (type {first}); D, D' dominant (k = 2 rule)")
+    draw_graph(axes[0], g, firing=g.pathway(first), title=f"a class-1 pathway (type {first}); D, D' dominant (k = 2 rule)")
     steps = ds["step"].values
-    seeds = ds["seed"].values if "seed" in ds.dims else [None]
-    cmap = plt.get_cmap("viridis")
-    sc = None
-    for level, marker in zip(ds["level"].values, ("o", "^")):
+    seeds = list(ds["seed"].values) if "seed" in ds.dims else [None]
+    for ax, level in zip(axes[1:], ds["level"].values):
         for k, sd in enumerate(seeds):
             sub = ds.sel(level=level) if sd is None else ds.sel(level=level, seed=sd)
             x, y = sub["mi_x"].values, sub["mi_y"].values
-            alpha = 1.0 if k == 0 else 0.25
-            ax_p.plot(x, y, color="0.5", lw=0.8 if k == 0 else 0.5, alpha=alpha, zorder=1)
-            sc = ax_p.scatter(x, y, c=steps, cmap=cmap, marker=marker, s=22 if k == 0 else 8, alpha=alpha, zorder=2,
-                              label=f"level {int(level)}" if k == 0 else None)  # fmt: skip
-            ax_p.scatter(x[-1:], y[-1:], marker="s", s=40 if k == 0 else 12, facecolor="none", edgecolor="k", alpha=alpha, zorder=3)
-    if sc is not None:
-        fig.colorbar(sc, ax=ax_p, label="training step")
-    ax_p.set_xlim(0, 3.05)
-    ax_p.set_ylim(0, 1.2)
-    ax_p.set_xlabel("I(X; T) — MI with input (bits)")
-    ax_p.set_ylabel("I(Y; T) — MI with label (bits)")
-    ax_p.grid(alpha=0.3)
-    ax_p.legend(fontsize=8, frameon=False, loc="lower right")
-    ax_p.set_title(f"information plane ({len(seeds)} seed(s); σ = {ds.attrs.get('sigma')})", fontsize=9)
+            c = GROUP_PALETTE[k % len(GROUP_PALETTE)]
+            lw = 1.5 if k == 0 else 1.0
+            ax.plot(x, y, color=c, lw=lw, alpha=0.9, zorder=2, marker="o", ms=2)
+            _arrows(ax, x, y, c, lw=lw)
+            ax.plot(x[:1], y[:1], "o", ms=7, mfc="white", mec=c, mew=1.5, zorder=5)
+            ax.plot(x[-1:], y[-1:], "s", ms=7, color=c, zorder=5)
+            if k == 0:
+                turn = int(np.nanargmax(x))
+                for i, dy in ((0, 0.05), (turn, 0.05), (len(x) - 1, -0.09)):
+                    ax.annotate(f"step {int(steps[i])}", (x[i], y[i]), xytext=(4, 26 * dy / 0.05 if dy > 0 else -14),
+                                textcoords="offset points", fontsize=7, color=c)  # fmt: skip
+        ax.set_xlim(0, 3.1)
+        ax.set_ylim(0, 1.2)
+        ax.set_xlabel("I(X; T): information about the input (bits)")
+        ax.set_ylabel("I(Y; T): information about the label (bits)")
+        ax.grid(alpha=0.3)
+        ax.set_title(f"information plane, level {int(level)}", fontsize=9)
+    handles = [Line2D([], [], color=GROUP_PALETTE[k % len(GROUP_PALETTE)], lw=1.5) for k in range(len(seeds))]
+    labels = [f"seed {sd}" if sd is not None else "run" for sd in seeds]
+    handles += [Line2D([], [], ls="", marker="o", mfc="white", mec="0.3", ms=7), Line2D([], [], ls="", marker="s", color="0.3", ms=7),
+                Line2D([], [], color="0.3", marker=">", ms=5, lw=1)]  # fmt: skip
+    labels += [f"start (step {int(steps[0])})", f"end (step {int(steps[-1])})", "direction of training"]
+    legend_outside(axes[-1], handles, labels)
+    fig.suptitle(f"information bottleneck in neurashed ({len(seeds)} seed(s); noise σ = {ds.attrs.get('sigma')})", fontsize=10)
     return fig
 
 
@@ -194,13 +228,14 @@ def elasticity_bars(ds: xr.Dataset) -> Figure:
     rng = np.random.default_rng(0)
     for k, p in enumerate(probes):
         v = np.atleast_1d(vals.sel(probe=p).values)
-        ax_b.scatter(k + rng.uniform(-0.12, 0.12, size=v.size), v, s=18, color="tab:blue", alpha=0.7)
-        ax_b.hlines(np.median(v), k - 0.25, k + 0.25, color="k", lw=1.5)
+        ax_b.scatter(k + rng.uniform(-0.12, 0.12, size=v.size), v, s=18, color=GROUP_PALETTE[0], alpha=0.8, label="one seed" if k == 0 else None)
+        ax_b.hlines(np.median(v), k - 0.25, k + 0.25, color="k", lw=1.5, label="median over seeds" if k == 0 else None)
     ax_b.set_xticks(range(len(probes)), [f"{upd} → {p}" for p in probes])
-    ax_b.set_ylabel("LE(update, probe) of Z")
+    ax_b.set_ylabel("LE(update, probe) on the logits Z")
     ax_b.set_xlim(-0.6, len(probes) - 0.4)
     ax_b.grid(alpha=0.3, axis="y")
-    ax_b.set_title(f"after {ds.attrs.get('steps')} steps, {len(seeds)} seed(s) (bar: median)", fontsize=9)
+    ax_b.set_title(f"after {ds.attrs.get('steps')} training steps, {len(seeds)} seed(s)", fontsize=9)
+    legend_outside(ax_b)
     return fig
 
 
