@@ -7,6 +7,7 @@
     gendyn plot curves RUN_H5 PREFIX     training-curves figure (PDF + PNG)
     gendyn figures SET SCOPE OUT_DIR     every figure of a measure for one run or experiment
     gendyn diff A B                      compare two results trees, dataset by dataset
+    gendyn smoke-data DIR                tiny stand-in datasets in the real formats (smoke runs)
     gendyn <measure> <stage> ...         analysis stages of each registered measure
                                          (paths, lc, elasticity, neurashed, memorization)
 
@@ -166,6 +167,15 @@ def cmd_runs_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_smoke_data(args: argparse.Namespace) -> int:
+    from gendyn.smoke import write_standins
+
+    datasets = args.datasets or ["mnist", "cifar10", "cifar100", "imagenet"]
+    folder = write_standins(Path(args.out_dir), datasets=datasets, seed=args.seed)
+    print(f"{folder}: stand-in {', '.join(sorted(datasets))} (use: --config smoke=true smoke_data={folder})")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     import xarray as xr
 
@@ -212,6 +222,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("configs", nargs="+")
     s.add_argument("--out-root", default="results")
     s.set_defaults(func=cmd_expand)
+
+    s = sub.add_parser(
+        "smoke-data",
+        help="write tiny stand-in datasets in the real formats (CIFAR-10/100, MNIST, ImageNet folders) for smoke runs",
+        description="Write tiny stand-ins of the on-disk datasets into OUT_DIR, in the real file formats, for "
+        "smoke runs (snakemake --config smoke=true smoke_data=OUT_DIR). Pretrained-weights stand-ins are written "
+        "by the smoke run itself, for the models its experiments name.",
+    )
+    s.add_argument("out_dir", help="folder to write (becomes the smoke run's data.root)")
+    s.add_argument("--datasets", nargs="+", choices=["mnist", "cifar10", "cifar100", "imagenet"], default=None,
+                   help="datasets to write (default: all)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_smoke_data)
 
     s = sub.add_parser("run-config", help=argparse.SUPPRESS)
     s.add_argument("json")

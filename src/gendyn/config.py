@@ -259,6 +259,7 @@ def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, An
         Naming the key, the bad value and the allowed values.
     """
     root = schema()
+    config = _command_line_booleans(config, root)
     _check(config, root, "", source)
     out = _fill_defaults(root, dict(config))
     for name, exp in out["experiments"].items():
@@ -282,6 +283,18 @@ def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, An
                 f"defined experiments: {sorted(out['experiments'])}"
             )
     return out
+
+
+def _command_line_booleans(config: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Top-level booleans given as ``--config smoke=true``: Snakemake passes ``"true"`` as a string."""
+    props = root.get("properties", {})
+    fixed = dict(config)
+    for key, value in config.items():
+        node = props.get(key, {})
+        allowed = node.get("type") == "boolean" or True in node.get("enum", [])
+        if allowed and isinstance(value, str) and value.lower() in ("true", "false"):
+            fixed[key] = value.lower() == "true"
+    return fixed
 
 
 def _check_sweep_key(exp: Mapping[str, Any], section: str, rest: str, where: str, source: str) -> None:

@@ -18,6 +18,11 @@ from gendyn.config import (
 
 try:
     CFG = validate_config(config, source="workflow config")
+    if CFG["smoke"]:
+        # Smoke run: the same rules on a shrunk config and tiny stand-in files (gendyn.smoke).
+        from gendyn.smoke import smoke_workflow_config
+
+        CFG = smoke_workflow_config(CFG)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 
