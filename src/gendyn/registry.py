@@ -88,6 +88,11 @@ class Measure:
         and the sweep comparison read, or None.
     figures : tuple of FigureInfo
         Every figure the measure can draw.
+    estimate : str or None
+        ``"module:function"`` of the size and memory estimator of the measure's stages, beside
+        the code that writes them (``gendyn plan``): ``fn(settings, runs, *, experiment,
+        budget_bytes) -> list of gendyn.plan.StageEstimate`` with ``runs`` the experiment's
+        :class:`gendyn.plan.RunShape`; None: the plan lists no outputs for it.
     """
 
     name: str
@@ -99,6 +104,7 @@ class Measure:
     stages: tuple[Stage, ...] = ()
     run_analysis: str | None = None
     figures: tuple[FigureInfo, ...] = field(default_factory=tuple)
+    estimate: str | None = None
 
     @property
     def category(self) -> str:

@@ -62,4 +62,5 @@ MEASURE = Measure(
             scope="experiment",
         ),
     ),
+    estimate="gendyn.elasticity.stage:estimate",
 )  # fmt: skip

@@ -92,4 +92,5 @@ MEASURE = Measure(
             scope="experiment",
         ),
     ),
+    estimate="gendyn.lc.stage:estimate",
 )  # fmt: skip

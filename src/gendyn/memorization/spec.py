@@ -75,4 +75,5 @@ MEASURE = Measure(
             scope="experiment",
         ),
     ),
+    estimate="gendyn.memorization.stage:estimate",
 )  # fmt: skip

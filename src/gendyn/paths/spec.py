@@ -89,4 +89,5 @@ MEASURE = Measure(
             scope="experiment",
         ),
     ),
+    estimate="gendyn.paths.stage:estimate",
 )  # fmt: skip
