@@ -292,8 +292,13 @@ def _meta_model(run_cfg: Mapping[str, Any], input_shape: tuple[int, ...], n_clas
     return model, relu_layers(model, example)
 
 
-def run_shape(run_cfg: Mapping[str, Any], *, probe: bool = True, _cache: dict[str, Any] | None = None) -> RunShape:
-    """The shapes of one run (a validated run config): data, schedule, layers, weights."""
+def run_shape(
+    run_cfg: Mapping[str, Any], *, probe: bool = True, n_outputs: int | None = None, _cache: dict[str, Any] | None = None
+) -> RunShape:
+    """The shapes of one run (a validated run config): data, schedule, layers, weights.
+
+    ``n_outputs`` overrides the width of the output layer (given pretrained weights, e.g. 1000).
+    """
     from gendyn.data.sizes import data_sizes
     from gendyn.record import record_steps, saves_checkpoint
     from gendyn.train import metric_names, training_length
@@ -307,10 +312,10 @@ def run_shape(run_cfg: Mapping[str, Any], *, probe: bool = True, _cache: dict[st
     steps = record_steps(run_cfg["recording"]["schedule"], total, spe)
     ckpt = np.array([s for k, s in enumerate(steps) if saves_checkpoint(run_cfg["recording"], k, int(s), total)], dtype=np.int64)
     obj = run_cfg["training"].get("objective") or {}
-    n_out = int(obj.get("n_outputs") or sizes.n_classes)
-    mkey = json.dumps([run_cfg["model"], sizes.input_shape, n_out], sort_keys=True)
+    n_out = int(n_outputs or obj.get("n_outputs") or sizes.n_classes)
+    mkey = json.dumps([run_cfg["model"], sizes.input_shape, n_out, obj.get("n_outputs")], sort_keys=True)
     if mkey not in cache:
-        model, layers = _meta_model(run_cfg, sizes.input_shape, sizes.n_classes)
+        model, layers = _meta_model(run_cfg, sizes.input_shape, n_outputs or sizes.n_classes)
         state = {k: (tuple(int(d) for d in v.shape), int(v.element_size())) for k, v in model.state_dict().items()}
         n_params = sum(int(p.numel()) for p in model.parameters())
         cache[mkey] = (model, layers, state, n_params)
@@ -500,7 +505,11 @@ def plan_config(
     plan = Plan(list(sources), {})
     for name in active_experiments(cfg):
         exp = cfg["experiments"][name]
-        runs = [run_shape(rc, probe=probe, _cache=cache) for _, _, rc in expand_experiment(name, exp, data_root=cfg.get("data_root"))]
+        pre = ((exp.get("analyses") or {}).get("elasticity") or {}).get("pretrained") or {}
+        runs = [
+            run_shape(rc, probe=probe, n_outputs=pre.get("n_outputs"), _cache=cache)
+            for _, _, rc in expand_experiment(name, exp, data_root=cfg.get("data_root"))
+        ]
         ep = ExperimentPlan(name, runs, trains=_trains(exp))
         if ep.trains:
             ep.run_h5 = _sum_dicts(_run_file(r) for r in runs)

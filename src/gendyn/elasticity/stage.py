@@ -507,13 +507,16 @@ def _le_peak(r: Any, n_updates: int, n_probes: int, itemsize: int, budget_bytes:
     """Peak bytes of one exact-LE computation with the vmap engine's chunking, and a warning."""
     from gendyn.plan import PROCESS_BYTES
 
+    # The vmap engine (gendyn.elasticity.vmap) sizes its update chunk c and probe chunk m to the
+    # budget; one update (c = 1) with one probe is its floor, whatever the budget.
     act = 2 * r.n_units + r.data.n_classes + r.input_numel
     c = max(1, min(n_updates, budget_bytes // max(1, 4 * r.n_params * itemsize)))
     m = max(1, min(n_probes, (budget_bytes - 2 * c * r.n_params * itemsize) // max(1, 3 * c * act * itemsize)))
-    need = 4 * c * r.n_params * itemsize + 3 * c * m * act * itemsize
+    floor = 4 * r.n_params * itemsize + 3 * act * itemsize
+    need = max(floor, min(budget_bytes, 4 * c * r.n_params * itemsize + 3 * c * m * act * itemsize))
     note = ""
-    if 4 * r.n_params * itemsize > budget_bytes:
-        note = f"one update's parameter copies ({4 * r.n_params * itemsize / 2**20:.0f} MiB) exceed the budget"
+    if floor > budget_bytes:
+        note = f"one update's parameter copies ({floor / 2**20:.0f} MiB) exceed the budget"
     return PROCESS_BYTES + 2 * r.state_bytes + need, note
 
 
