@@ -538,11 +538,14 @@ def estimate(settings: Mapping[str, Any], runs: Any, *, experiment: Mapping[str,
     def itemsize(r: Any) -> int:
         return {"float32": 4, "float64": 8}.get(s["dtype"], r.itemsize)
 
+    def present(n_draws: int, n_classes: int) -> int:
+        """Expected classes among ``n_draws`` seeded random images of ``n_classes`` balanced ones."""
+        return max(1, min(n_classes, round(n_classes * (1 - (1 - 1 / max(n_classes, 1)) ** n_draws))))
+
     def per_class(n_tracked: int, n_classes: int, want: int | None) -> int:
         if want is None:
             return n_tracked
-        present = min(n_classes, n_tracked)
-        return min(n_tracked, want * present)
+        return min(n_tracked, want * present(n_tracked, n_classes))
 
     def summary_vars(k: tuple[int, ...], c: int) -> dict[str, tuple[tuple[int, ...], int]]:
         v = {name: ((*k, c, c), 8) for name in ("class_mean", "class_median", "n_pairs", "overflow", "n_nan")}
@@ -557,7 +560,7 @@ def estimate(settings: Mapping[str, Any], runs: Any, *, experiment: Mapping[str,
             n = per_class(r.n_tracked_train, r.data.n_classes, s["n_per_class"])
             m = n if s["probes"] == "train" else per_class(r.n_tracked_test, r.data.n_classes, s["n_per_class"])
             k = 1 if s["records"] == "final" else len(r.checkpoint_steps)
-            c = min(r.data.n_classes, max(n, m))
+            c = present(max(r.n_tracked_train, r.n_tracked_test if s["probes"] == "test" else 0), r.data.n_classes)
             v = summary_vars((k,), c)
             if n <= s["max_full"] and m <= s["max_full"]:
                 v.update(le=((k, n, m), 8), num=((k, n, m), 8))
