@@ -29,6 +29,11 @@ include: "workflow/rules/reproduction.smk"
 include: "workflow/rules/figures.smk"
 
 
+# Jobs, storage and memory of the experiments before the first job (config `print_plan`).
+onstart:
+    print_plan_on_start()
+
+
 rule all:
     default_target: True
     input:

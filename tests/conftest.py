@@ -39,3 +39,19 @@ def tiny_run_config(**over) -> dict:
         else:
             cfg[section] = value
     return validate_run(cfg)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config) -> None:  # noqa: ARG001
+    """Time of each paper config's smoke run (tests/test_paper_smoke.py) and the total."""
+    mod = sys.modules.get("test_paper_smoke")
+    times = getattr(mod, "TIMES", None)
+    if not times:
+        return
+    tr = terminalreporter
+    tr.section("paper smoke runs")
+    tr.write_line(f"{'config':<28} {'wall s':>8} {'cpu s':>8} {'jobs':>6}")
+    for name, t in times.items():
+        tr.write_line(f"{name:<28} {t['wall_s']:>8.1f} {t['cpu_s']:>8.1f} {int(t.get('jobs', 0)):>6}")
+    wall = sum(t["wall_s"] for t in times.values())
+    cpu = sum(t["cpu_s"] for t in times.values())
+    tr.write_line(f"{'total':<28} {wall:>8.1f} {cpu:>8.1f} {int(sum(t.get('jobs', 0) for t in times.values())):>6}")

@@ -470,6 +470,27 @@ def test_paper_scale_experiment_dry_run(path: Path, experiment_dry_runs) -> None
     print(f"{path.relative_to(ROOT)}: {counts}, GPUs per training job: {cfg['resources']['train']['gpu']}")
 
 
+@pytest.mark.parametrize("name", ["paths_fig7", "memorization_fig2", "lc_mlp_depth"])
+def test_plan_counts_the_jobs_a_dry_run_schedules(name: str, experiment_dry_runs) -> None:
+    """gendyn plan's jobs per rule, per experiment and on GPUs are those of `snakemake -n`."""
+    from gendyn.plan import plan_files
+
+    path = ROOT / "config" / "experiments" / f"{name}.yaml"
+    res = experiment_dry_runs.result(path)
+    assert res.returncode == 0, res.describe()
+    jobs = dry_run_jobs(res.output)
+    plan = plan_files([path]).as_dict()
+    by_rule: dict[str, int] = dict(plan["other_jobs"])
+    for exp, e in plan["experiments"].items():
+        for rule, n in e["jobs_by_rule"].items():
+            by_rule[rule] = by_rule.get(rule, 0) + n
+        assert e["jobs"] == sum(1 for j in jobs if j.wildcards.get("experiment") == exp), exp
+        assert e["gpu_jobs"] == sum(1 for j in jobs if j.wildcards.get("experiment") == exp
+                                    and int(j.resources.get("gpu", 0) or 0) > 0), exp  # fmt: skip
+    assert by_rule == job_stats(res.output)
+    assert plan["totals"]["jobs"] == len(jobs)
+
+
 def test_job_count_check_on_a_sweep(tmp_path: Path) -> None:
     """The check used on the paper-scale files, on a 2 x 3 sweep plus a one-run experiment."""
     cfg = {

@@ -308,6 +308,7 @@ def test_bad_directions_and_arguments_are_rejected():
 
 
 @pytest.mark.gpu
+@pytest.mark.cuda
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_equals_cpu():
     model = _model("cnn", (1, 8, 8), depth=2, width=4, bn=True)

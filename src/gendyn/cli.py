@@ -9,6 +9,8 @@
     gendyn figures SET SCOPE OUT_DIR     every figure of a measure for one run or experiment
     gendyn diff A B                      compare two results trees, dataset by dataset
     gendyn reproduce RESULTS OUT.csv     the reproduction index: every paper figure's claims, verdicts
+    gendyn plan CONFIG [CONFIG ...]      jobs, storage, memory (and time) before anything runs
+    gendyn smoke-data DIR                tiny stand-in datasets in the real formats (smoke runs)
     gendyn <measure> <stage> ...         analysis stages of each registered measure
                                          (paths, lc, elasticity, neurashed, memorization)
 
@@ -192,6 +194,32 @@ def cmd_runs_table(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from gendyn.config import parse_overrides
+    from gendyn.plan import format_plan, plan_files
+
+    overrides = parse_overrides(args.config or [])
+    bad = [k for k in overrides if "." in k]
+    if bad:
+        raise ValueError(f"--config {bad[0]}=...: give top-level keys only, as Snakemake's --config does")
+    plan = plan_files(args.configs, config=overrides, snakefile=args.snakefile, probe=not args.documented,
+                      calibrate=args.calibrate)  # fmt: skip
+    if args.json:
+        print(json.dumps(plan.as_dict(), indent=1, sort_keys=False, default=float))
+    else:
+        print(format_plan(plan))
+    return 0
+
+
+def cmd_smoke_data(args: argparse.Namespace) -> int:
+    from gendyn.smoke import write_standins
+
+    datasets = args.datasets or ["mnist", "cifar10", "cifar100", "imagenet"]
+    folder = write_standins(Path(args.out_dir), datasets=datasets, seed=args.seed)
+    print(f"{folder}: stand-in {', '.join(sorted(datasets))} (use: --config smoke=true smoke_data={folder})")
+    return 0
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from gendyn import store
     from gendyn.figures import save_figure
@@ -248,6 +276,36 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("configs", nargs="+")
     s.add_argument("--out-root", default="results")
     s.set_defaults(func=cmd_expand)
+
+    s = sub.add_parser(
+        "plan",
+        help="jobs, storage, memory (and time) of a workflow config before anything runs",
+        description="Plan a workflow config as `snakemake --configfile CONFIG ...` would run it: per experiment the "
+        "runs, jobs per rule and GPU jobs (from Snakemake's own DAG), the bytes of run.h5, checkpoints.h5 and the "
+        "analysis outputs (from shapes), and a peak-memory estimate per analysis stage against its budget.",
+    )
+    s.add_argument("configs", nargs="+", help="config files, merged after the Snakefile's config/config.yaml")
+    s.add_argument("--json", action="store_true", help='print {"experiments": {NAME: {"runs", "jobs", "bytes": {...}}}}')
+    s.add_argument("--calibrate", action="store_true",
+                   help="time a few training steps of every model on this machine (GPU if visible) and estimate the training time")
+    s.add_argument("--config", nargs="*", metavar="KEY=VALUE", help="top-level config values, as snakemake --config (e.g. smoke=true)")
+    s.add_argument("--snakefile", default=None, help="the workflow's Snakefile (default: this source checkout's)")
+    s.add_argument("--documented", action="store_true",
+                   help="use the documented dataset sizes even where the data is on this machine")
+    s.set_defaults(func=cmd_plan)
+
+    s = sub.add_parser(
+        "smoke-data",
+        help="write tiny stand-in datasets in the real formats (CIFAR-10/100, MNIST, ImageNet folders) for smoke runs",
+        description="Write tiny stand-ins of the on-disk datasets into OUT_DIR, in the real file formats, for "
+        "smoke runs (snakemake --config smoke=true smoke_data=OUT_DIR). Pretrained-weights stand-ins are written "
+        "by the smoke run itself, for the models its experiments name.",
+    )
+    s.add_argument("out_dir", help="folder to write (becomes the smoke run's data.root)")
+    s.add_argument("--datasets", nargs="+", choices=["mnist", "cifar10", "cifar100", "imagenet"], default=None,
+                   help="datasets to write (default: all)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=cmd_smoke_data)
 
     s = sub.add_parser("run-config", help=argparse.SUPPRESS)
     s.add_argument("json")

@@ -305,6 +305,7 @@ def validate_config(config: Mapping[str, Any], source: str = "") -> dict[str, An
         Naming the key, the bad value and the allowed values.
     """
     root = schema()
+    config = _command_line_booleans(config, root)
     _check(config, root, "", source)
     out = _fill_defaults(root, dict(config))
     if not out["experiments"] and not out["neurashed"]["studies"]:
@@ -409,6 +410,18 @@ def _check_reproduces(cfg: Mapping[str, Any], source: str) -> None:
                 raise ConfigError(f"{head}{where}[{i}]: {paper}:{figure} is not a neurashed figure; declare it on an experiment")
             if filt:
                 raise ConfigError(f"{head}{where}[{i}].where: a neurashed study has no runs to filter; remove `where`")
+
+
+def _command_line_booleans(config: Mapping[str, Any], root: Mapping[str, Any]) -> Mapping[str, Any]:
+    """Top-level booleans given as ``--config smoke=true``: Snakemake passes ``"true"`` as a string."""
+    props = root.get("properties", {})
+    fixed = dict(config)
+    for key, value in config.items():
+        node = props.get(key, {})
+        allowed = node.get("type") == "boolean" or True in node.get("enum", [])
+        if allowed and isinstance(value, str) and value.lower() in ("true", "false"):
+            fixed[key] = value.lower() == "true"
+    return fixed
 
 
 def _check_sweep_key(exp: Mapping[str, Any], section: str, rest: str, where: str, source: str) -> None:

@@ -22,6 +22,7 @@ from gendyn.store import LayerInfo
 
 __all__ = [
     "record_steps",
+    "saves_checkpoint",
     "packbits",
     "unpackbits",
     "Recorder",
@@ -93,6 +94,17 @@ def record_steps(schedule: Mapping[str, Any], total_steps: int, steps_per_epoch:
     if schedule.get("include_final", True):
         s.add(total_steps)
     return np.array(sorted(s), dtype=np.int64)
+
+
+def saves_checkpoint(recording: Mapping[str, Any], k: int, step: int, total_steps: int) -> bool:
+    """Whether record point ``k`` (0-based, at ``step``) saves the weights into ``checkpoints.h5``.
+
+    Every ``recording.checkpoint_every``-th record point when ``recording.checkpoints`` is on, and
+    always the final one.
+    """
+    return (bool(recording.get("checkpoints", True)) and k % int(recording.get("checkpoint_every", 1)) == 0) or (
+        int(step) == int(total_steps)
+    )
 
 
 # --------------------------------------------------------------------------- bit packing

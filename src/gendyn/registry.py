@@ -151,6 +151,11 @@ class Measure:
     claims : tuple of Claim
         What the reproduction index checks for each paper figure (at least one claim per
         figure in :attr:`paper_figures`).
+    estimate : str or None
+        ``"module:function"`` of the size and memory estimator of the measure's stages, beside
+        the code that writes them (``gendyn plan``): ``fn(settings, runs, *, experiment,
+        budget_bytes) -> list of gendyn.plan.StageEstimate`` with ``runs`` the experiment's
+        :class:`gendyn.plan.RunShape`; None: the plan lists no outputs for it.
     """
 
     name: str
@@ -163,6 +168,7 @@ class Measure:
     run_analysis: str | None = None
     figures: tuple[FigureInfo, ...] = field(default_factory=tuple)
     claims: tuple[Claim, ...] = ()
+    estimate: str | None = None
 
     @property
     def category(self) -> str:

@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # torch is imported lazily: the CLI and Snakemake import this
     import torch
     from torch import nn
 
-__all__ = ["derive_seed", "resolve_device", "set_threads", "eval_mode", "progress", "model_device_dtype", "on_device"]
+__all__ = ["derive_seed", "resolve_device", "cuda_numerics", "set_threads", "eval_mode", "progress", "model_device_dtype", "on_device"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,11 +69,58 @@ def resolve_device(name: str | None, *, key: str = "device") -> torch.device:
     import torch
 
     if name in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"{key}: {name!r} requested but CUDA is not available on this machine; use 'auto' or 'cpu'")
+        dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    else:
+        dev = torch.device(name)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"{key}: {name!r} requested but CUDA is not available on this machine; use 'auto' or 'cpu'")
+    if dev.type == "cuda":
+        cuda_numerics()
     return dev
+
+
+def cuda_numerics() -> dict[str, Any]:
+    """Full-precision, deterministic CUDA kernels for this process; returns the settings applied.
+
+    Every job that computes on a GPU goes through :func:`resolve_device`, which calls this:
+
+    * float32 matrix products and cuDNN convolutions in IEEE float32, not TF32. PyTorch's default
+      lets cuDNN convolutions use TF32 on Ampere and newer GPUs (A100, H100): a 10-bit mantissa
+      that flips ReLU masks near zero and swamps the differences exact local elasticity takes
+      (``w+ - w`` changes of the logits) -- results would differ from the CPU's far beyond rounding;
+    * ``cudnn.deterministic = True`` and ``cudnn.benchmark = False``: the same convolution
+      algorithms in every run, so a rerun (or a resumed run) repeats its numbers.
+
+    Notes
+    -----
+    Atomic-add kernels (some backward passes of pooling and indexing) stay nondeterministic;
+    ``torch.use_deterministic_algorithms`` is not set because it makes such models fail.
+    """
+    import torch
+
+    backends = torch.backends
+    if hasattr(backends.cudnn, "conv") and hasattr(backends.cudnn.conv, "fp32_precision"):
+        backends.cuda.matmul.fp32_precision = "ieee"
+        backends.cudnn.conv.fp32_precision = "ieee"
+        if hasattr(backends.cudnn, "rnn"):
+            backends.cudnn.rnn.fp32_precision = "ieee"
+    else:  # pragma: no cover - torch < 2.9
+        backends.cuda.matmul.allow_tf32 = False
+        backends.cudnn.allow_tf32 = False
+    backends.cudnn.deterministic = True
+    backends.cudnn.benchmark = False
+    return {
+        "matmul_tf32": _tf32(backends.cuda.matmul),
+        "cudnn_conv_tf32": _tf32(getattr(backends.cudnn, "conv", backends.cudnn)),
+        "cudnn_deterministic": bool(backends.cudnn.deterministic),
+        "cudnn_benchmark": bool(backends.cudnn.benchmark),
+    }
+
+
+def _tf32(backend: Any) -> bool:
+    if hasattr(backend, "fp32_precision"):
+        return backend.fp32_precision == "tf32"
+    return bool(getattr(backend, "allow_tf32", False))  # pragma: no cover - torch < 2.9
 
 
 def set_threads(threads: int | None) -> None:
@@ -135,6 +182,8 @@ def on_device(model: nn.Module, device: str | torch.device | None) -> tuple[nn.M
     dev = torch.device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("device: 'cuda' requested but CUDA is not available; pass device='cpu'")
+    if dev.type == "cuda":
+        cuda_numerics()
     if dev.type == mdev.type and (dev.index is None or dev.index == mdev.index):
         return model, mdev, dtype
     logger.debug("copying the model from %s to %s", mdev, dev)

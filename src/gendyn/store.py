@@ -89,6 +89,11 @@ __all__ = [
     "RESUME_FILE",
     "CONFIG_FILE",
     "TMP_SUFFIX",
+    "record_chunks",
+    "chunked_nbytes",
+    "run_file_nbytes",
+    "checkpoint_file_nbytes",
+    "netcdf_nbytes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -514,6 +519,12 @@ def _chunk_images(n_images: int, row_bytes: int, target: int = 1 << 20) -> int:
     return max(1, min(n_images, target // max(1, row_bytes)))
 
 
+def record_chunks(n_images: int, width: int, itemsize: int) -> tuple[int, int, int]:
+    """HDF5 chunk shape of a ``/masks`` or ``/activations`` variable: one record, about 1 MiB."""
+    chunk_w = max(1, min(width, (1 << 20) // itemsize))
+    return (1, _chunk_images(n_images, chunk_w * itemsize), chunk_w)
+
+
 class _Staging:
     """A directory of numbered, atomically written entries (``{kind}_{k:07d}.npz``).
 
@@ -765,12 +776,11 @@ class RunWriter:
             itemsize = dtype.itemsize
             for order, lay in enumerate(self.layers):
                 width = dims[f"{dim_prefix}_{lay.name}"]
-                chunk_w = max(1, min(width, (1 << 20) // itemsize))
                 v = g.create_variable(
                     lay.name,
                     ("record", "image", f"{dim_prefix}_{lay.name}"),
                     dtype=dtype,
-                    chunks=(1, _chunk_images(n, chunk_w * itemsize), chunk_w),
+                    chunks=record_chunks(n, width, itemsize),
                 )
                 v.attrs["coordinates"] = "step epoch"
                 v.attrs["module"] = lay.module
@@ -1193,3 +1203,102 @@ def _walk(group: h5py.Group, prefix: str = "") -> Iterator[tuple[str, h5py.Datas
             yield prefix + k, v
         else:
             yield from _walk(v, prefix + k + "/")
+
+
+# --------------------------------------------------------------------------- sizes before writing
+#
+# What the writers above allocate, from shapes alone (``gendyn plan``). Data bytes follow the
+# writers' layouts exactly (chunked variables allocate whole chunks); the HDF5/netCDF metadata
+# (object headers, chunk indices, dimension scales, attributes) is estimated per variable and
+# per chunk, constants measured on files written by these writers.
+
+# Metadata (HDF5 object headers and chunk indices, netCDF dimension scales and their reference
+# lists, variable-length strings) in bytes, fitted on files these writers wrote (20 layouts,
+# 1-109 recording sites, 0-1000 tracked images, 3-500 records; within 30 % of the metadata).
+_RUN_META = {"file": 9_100, "metric": 590, "layer": 6_390, "group": 3_860, "chunk": 51, "image": 25}
+_CKPT_META = {"file": 5_450, "dataset": 3_220}
+_NC_META = {"file": 7_000, "variable": 810, "attrs": 1.6}
+#: Root attributes of the files the fit was made on (the configuration JSON and the rest).
+_RUN_META_ATTRS = 1_700
+
+
+def chunked_nbytes(shape: Sequence[int], chunks: Sequence[int] | None, itemsize: int) -> tuple[int, int]:
+    """(bytes allocated, chunks) of a dataset written in full: whole chunks, or contiguous."""
+    shape = [int(s) for s in shape]
+    if chunks is None or not shape:
+        return int(np.prod(shape, dtype=np.int64)) * itemsize, 0
+    n = 1
+    for size, c in zip(shape, chunks):
+        n *= -(-size // int(c)) if size else 0
+    return n * int(np.prod(chunks, dtype=np.int64)) * itemsize, n
+
+
+def run_file_nbytes(
+    n_records: int,
+    n_images: int,
+    layers: Sequence[LayerInfo],
+    *,
+    n_metrics: int,
+    masks: bool = True,
+    activations: str | None = None,
+    attrs_bytes: int = 4096,
+) -> dict[str, int]:
+    """Bytes of the ``run.h5`` that :class:`RunWriter` assembles (layout of docs/results.md).
+
+    Parameters
+    ----------
+    n_records : record points (rows of ``/metrics`` and ``/masks``)
+    n_images : tracked images
+    layers : recording sites
+    n_metrics : variables of ``/metrics`` besides ``step``
+    masks, activations : what the run records
+    attrs_bytes : root attributes (the run configuration as JSON, record steps, ...)
+
+    Returns
+    -------
+    {"masks", "activations", "metrics", "tracked", "metadata", "total"} in bytes.
+    """
+    out = {"masks": 0, "activations": 0, "metrics": 0, "tracked": 0}
+    n_chunks = 0
+    groups = []
+    if masks:
+        groups.append(("masks", "byte", 1))
+    if activations:
+        groups.append(("activations", "unit", np.dtype(activations).itemsize))
+    for gname, kind, itemsize in groups:
+        for lay in layers:
+            width = lay.n_bytes if kind == "byte" else lay.n_units
+            nbytes, chunks = chunked_nbytes((n_records, n_images, width), record_chunks(n_images, width, itemsize), itemsize)
+            out[gname] += nbytes
+            n_chunks += chunks
+    out["metrics"] = n_records * (n_metrics + 1) * 8
+    out["tracked"] = n_images * (8 + 8 + 8 + 16)
+    m = _RUN_META
+    out["metadata"] = int(
+        m["file"] + m["metric"] * n_metrics + m["layer"] * len(layers) * len(groups) + m["group"] * len(groups)
+        + m["chunk"] * n_chunks + m["image"] * n_images + max(0, attrs_bytes - _RUN_META_ATTRS)
+    )  # fmt: skip
+    out["total"] = sum(out.values())
+    return out
+
+
+def checkpoint_file_nbytes(n_checkpoints: int, state: Mapping[str, tuple[Sequence[int], int]]) -> dict[str, int]:
+    """Bytes of the ``checkpoints.h5`` that :class:`CheckpointWriter` assembles.
+
+    ``state`` maps every state-dict key to (shape, itemsize). Returns ``{"state", "metadata",
+    "total"}``.
+    """
+    data = 0
+    for shape, itemsize in state.values():
+        data += n_checkpoints * int(np.prod(shape, dtype=np.int64)) * int(itemsize)
+    meta = _CKPT_META["file"] + _CKPT_META["dataset"] * (len(state) + 2)
+    return {"state": data, "metadata": meta, "total": data + meta}
+
+
+def netcdf_nbytes(variables: Mapping[str, tuple[Sequence[int], int]], *, attrs_bytes: int = 2048) -> int:
+    """Bytes of an analysis file written by :func:`write_netcdf`: ``variables`` maps each variable
+    (data and coordinates) to (shape, itemsize), stored contiguous as xarray writes them;
+    ``attrs_bytes`` is the text of the file's and variables' attributes (settings, descriptions).
+    Metadata fitted on 44 analysis files of every stage (within 20 %)."""
+    data = sum(int(np.prod(shape, dtype=np.int64)) * int(itemsize) for shape, itemsize in variables.values())
+    return int(_NC_META["file"] + _NC_META["attrs"] * attrs_bytes + _NC_META["variable"] * len(variables) + data)

@@ -56,10 +56,10 @@ from gendyn.locks import exclusive
 from gendyn.data import Data, load_data
 from gendyn.memorization import SplitTraining
 from gendyn.models import build_run_model, count_parameters, relu_sites
-from gendyn.record import Recorder, layer_name, record_steps, relu_layers
+from gendyn.record import Recorder, layer_name, record_steps, relu_layers, saves_checkpoint
 from gendyn.runtime import derive_seed, resolve_device
 
-__all__ = ["train_run", "TrainingDiverged", "ResumeMismatch", "tracked_indices", "lr_at", "DEFAULT_THREADS"]
+__all__ = ["train_run", "TrainingDiverged", "ResumeMismatch", "tracked_indices", "lr_at", "DEFAULT_THREADS", "training_length", "metric_names"]
 
 logger = logging.getLogger(__name__)
 
@@ -118,6 +118,39 @@ def lr_at(training: Mapping[str, Any], step: int, total_steps: int, steps_per_ep
         lo = float(sch.get("min_lr", 0.0))
         return lo + 0.5 * (base - lo) * (1 + math.cos(math.pi * min(step, total_steps) / max(total_steps, 1)))
     raise ValueError(f"training.lr_schedule.kind: {kind!r} is not one of constant, step, cosine")
+
+
+def training_length(training: Mapping[str, Any], n_train: int, n_test: int) -> tuple[int, int]:
+    """(steps per epoch, total steps) of a run on ``n_train`` training (``n_test`` test) images.
+
+    Runs with ``training.objective`` (paper 003) pair every train batch with a test batch, so an
+    epoch ends with the shorter split.
+    """
+    bs = int(training["batch_size"])
+
+    def batches(n: int, size: int) -> int:
+        return n // size if training["drop_last"] else math.ceil(n / size)
+
+    obj = training.get("objective")
+    spe = batches(n_train, bs)
+    if obj is not None:
+        spe = min(spe, batches(n_test, int(obj.get("test_batch_size") or bs)))
+    if spe < 1:
+        raise ValueError(f"training.batch_size: {bs} exceeds the {n_train} training images with drop_last; lower it")
+    total = int(training["steps"]) if training.get("steps") is not None else int(training["epochs"]) * spe
+    return spe, total
+
+
+def metric_names(cfg: Mapping[str, Any], model: nn.Module, *, heldout: bool) -> list[str]:
+    """Variables of ``/metrics`` (besides ``step``) of a run of ``cfg`` training ``model``."""
+    names = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "batch_loss"]
+    if cfg["recording"]["grad_norms"]:
+        names += ["grad_norm", *(f"gradnorm_{layer_name(n) if n else 'model'}" for n, _ in _param_modules(model))]
+    if heldout:
+        names += ["heldout_loss", "heldout_acc"]
+    if cfg["training"].get("objective") is not None:
+        names += list(SplitTraining.METRICS)
+    return names
 
 
 def _optimizer(params: Any, tr: Mapping[str, Any]) -> torch.optim.Optimizer:
@@ -194,16 +227,7 @@ class _Trainer:
                 )
             self.split = SplitTraining.from_config(obj_cfg, cfg["model"], self.data.n_classes)
             self.test_bs = int(obj_cfg.get("test_batch_size") or bs)
-            n_test = len(self.data.test)
-            self.spe = min(
-                n_train // bs if self.tr["drop_last"] else math.ceil(n_train / bs),
-                n_test // self.test_bs if self.tr["drop_last"] else math.ceil(n_test / self.test_bs),
-            )
-        else:
-            self.spe = n_train // bs if self.tr["drop_last"] else math.ceil(n_train / bs)
-        if self.spe < 1:
-            raise ValueError(f"training.batch_size: {bs} exceeds the {n_train} training images with drop_last; lower it")
-        self.total = int(self.tr["steps"]) if self.tr.get("steps") is not None else int(self.tr["epochs"]) * self.spe
+        self.spe, self.total = training_length(self.tr, n_train, len(self.data.test))
         self.rec_steps = record_steps(self.rec["schedule"], self.total, self.spe)
         self.rec_set = set(int(s) for s in self.rec_steps)
         self.model = build_run_model(cfg, self.data.input_shape, self.data.n_classes).to(device)
@@ -251,13 +275,7 @@ class _Trainer:
                 rng = np.random.default_rng(derive_seed(self.seed, "metrics-heldout"))
                 self.metric_idx["heldout"] = np.sort(rng.choice(n, size=sub, replace=False))
         self.gn_names = [f"gradnorm_{layer_name(n) if n else 'model'}" for n, _ in self.param_modules]
-        self.metric_names = ["epoch", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "batch_loss"]
-        if self.rec["grad_norms"]:
-            self.metric_names += ["grad_norm", *self.gn_names]
-        if self.data.heldout is not None:
-            self.metric_names += ["heldout_loss", "heldout_acc"]
-        if self.split is not None:
-            self.metric_names += list(SplitTraining.METRICS)
+        self.metric_names = metric_names(cfg, self.model, heldout=self.data.heldout is not None)
         self.counts = _Counts()
         self.batch_loss_sum = 0.0
         self.batch_loss_n = 0
@@ -479,8 +497,7 @@ class _Trainer:
             self.writer.append_metrics(step, row)
             self.batch_loss_sum, self.batch_loss_n = 0.0, 0
             k = self.counts.records
-            every = int(self.rec["checkpoint_every"])
-            if (self.rec["checkpoints"] and k % every == 0) or step == self.total:
+            if saves_checkpoint(self.rec, k, step, self.total):
                 self.ckpt.append(step, epoch, {n: t.detach().cpu().numpy() for n, t in model.state_dict().items()})
             self.counts.records += 1
             self.counts.metrics += 1

@@ -2,6 +2,7 @@
 # helpers of every rule: settings slices (rerun triggers), resources, figure jobs, targets.
 import json
 import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -21,6 +22,11 @@ from gendyn.datainfo import uses_data_root
 
 try:
     CFG = validate_config(config, source="workflow config")
+    if CFG["smoke"]:
+        # Smoke run: the same rules on a shrunk config and tiny stand-in files (gendyn.smoke).
+        from gendyn.smoke import smoke_workflow_config
+
+        CFG = smoke_workflow_config(CFG)
 except ConfigError as e:
     raise WorkflowError(str(e)) from None
 
@@ -49,6 +55,18 @@ except ConfigError as e:
 wildcard_constraints:
     experiment="|".join(EXPERIMENTS) or "__none__",
     run="[A-Za-z0-9][A-Za-z0-9_.+-]*",
+
+
+def print_plan_on_start():
+    """`onstart`: print `gendyn plan` of this run (config `print_plan`; auto: when jobs ask for GPUs)."""
+    from gendyn.plan import jobs_from_dag, print_plan, should_print
+
+    if not should_print(CFG):
+        return
+    try:
+        print_plan(CFG, jobs_from_dag(workflow.dag.needrun_jobs()))
+    except Exception as e:  # the plan informs; it never stops a run
+        print(f"gendyn plan: not printed ({type(e).__name__}: {e})", file=sys.stderr)
 
 
 def run_ids(experiment):

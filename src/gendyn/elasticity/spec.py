@@ -73,4 +73,5 @@ MEASURE = Measure(
         Claim("within_exceeds_between", ("Fig 5",), "LE is larger within a class than between classes",
               "median LE within classes / between classes", ("histograms",)),
     ),
+    estimate="gendyn.elasticity.stage:estimate",
 )  # fmt: skip

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from gendyn.data import Data
 
-__all__ = ["compute", "histograms", "he_su", "pretrained_model", "select_per_class"]
+__all__ = ["compute", "histograms", "he_su", "estimate", "pretrained_model", "select_per_class"]
 
 logger = logging.getLogger(__name__)
 
@@ -544,3 +544,109 @@ def he_su(
     }.items():
         ds[k].attrs["description"] = v
     return ds
+
+
+# --------------------------------------------------------------------------- estimate (gendyn plan)
+
+
+def _le_peak(r: Any, n_updates: int, n_probes: int, itemsize: int, budget_bytes: int) -> tuple[int, str]:
+    """Peak bytes of one exact-LE computation with the vmap engine's chunking, and a warning."""
+    from gendyn.plan import PROCESS_BYTES
+
+    # The vmap engine (gendyn.elasticity.vmap) sizes its update chunk c and probe chunk m to the
+    # budget; one update (c = 1) with one probe is its floor, whatever the budget.
+    act = 2 * r.n_units + r.data.n_classes + r.input_numel
+    c = max(1, min(n_updates, budget_bytes // max(1, 4 * r.n_params * itemsize)))
+    m = max(1, min(n_probes, (budget_bytes - 2 * c * r.n_params * itemsize) // max(1, 3 * c * act * itemsize)))
+    floor = 4 * r.n_params * itemsize + 3 * act * itemsize
+    need = max(floor, min(budget_bytes, 4 * c * r.n_params * itemsize + 3 * c * m * act * itemsize))
+    note = ""
+    if floor > budget_bytes:
+        note = f"one update's parameter copies ({floor / 2**20:.0f} MiB) exceed the budget"
+    return PROCESS_BYTES + 2 * r.state_bytes + need, note
+
+
+def estimate(settings: Mapping[str, Any], runs: Any, *, experiment: Mapping[str, Any], budget_bytes: int) -> list[Any]:
+    """Sizes and peak memory of ``elasticity run``, ``histograms`` and ``he_su`` (``gendyn plan``).
+
+    ``runs`` are the experiment's :class:`gendyn.plan.RunShape` (a pretrained experiment: one,
+    for its data and model). Update and probe counts follow :func:`select_per_class` on balanced
+    classes; memory follows the vmap engine's chunking of :func:`gendyn.elasticity.engines.local_elasticity`.
+    """
+    from gendyn.plan import PROCESS_BYTES, StageEstimate
+    from gendyn.store import netcdf_nbytes
+
+    s = dict(settings)
+    bins = int(s["n_bins"])
+    out = []
+    pretrained = s.get("pretrained") is not None
+
+    def itemsize(r: Any) -> int:
+        return {"float32": 4, "float64": 8}.get(s["dtype"], r.itemsize)
+
+    def present(n_draws: int, n_classes: int) -> int:
+        """Expected classes among ``n_draws`` seeded random images of ``n_classes`` balanced ones."""
+        return max(1, min(n_classes, round(n_classes * (1 - (1 - 1 / max(n_classes, 1)) ** n_draws))))
+
+    def per_class(n_tracked: int, n_classes: int, want: int | None) -> int:
+        if want is None:
+            return n_tracked
+        return min(n_tracked, want * present(n_tracked, n_classes))
+
+    def summary_vars(k: tuple[int, ...], c: int) -> dict[str, tuple[tuple[int, ...], int]]:
+        v = {name: ((*k, c, c), 8) for name in ("class_mean", "class_median", "n_pairs", "overflow", "n_nan")}
+        v["hist"] = ((*k, c, c, bins), 8)
+        v.update({name: (k, 8) for name in ("within", "between", "ratio", "within_median", "between_median", "ratio_median")})
+        v.update(class_i=((c,), 8), class_j=((c,), 8), bin=((bins,), 8), bin_lo=((bins,), 8), bin_hi=((bins,), 8))
+        return v
+
+    if not pretrained:
+        total, peak, notes = 0, 0, ""
+        for r in runs:
+            n = per_class(r.n_tracked_train, r.data.n_classes, s["n_per_class"])
+            m = n if s["probes"] == "train" else per_class(r.n_tracked_test, r.data.n_classes, s["n_per_class"])
+            k = 1 if s["records"] == "final" else len(r.checkpoint_steps)
+            c = present(max(r.n_tracked_train, r.n_tracked_test if s["probes"] == "test" else 0), r.data.n_classes)
+            v = summary_vars((k,), c)
+            if n <= s["max_full"] and m <= s["max_full"]:
+                v.update(le=((k, n, m), 8), num=((k, n, m), 8))
+            v.update({name: ((k, n), 8) for name in ("den", "rel_change", "lr_used")})
+            v.update(nan_fraction=((k,), 8), record=((k,), 8), step=((k,), 8), epoch=((k,), 8))
+            v.update({name: ((n,), 8) for name in ("image_i", "label_i", "index_i", "tracked_i", "split_i")})
+            v.update({name: ((m,), 8) for name in ("image_j", "label_j", "index_j", "tracked_j", "split_j")})
+            if s["cluster"] is not None and s["probes"] == "train":
+                v.update(cluster_accuracy=((k,), 8), cluster_ari=((k,), 8), baseline=((2,), 8),
+                         baseline_accuracy=((2,), 8), baseline_ari=((2,), 8))  # fmt: skip
+            total += netcdf_nbytes(v, attrs_bytes=2800)
+            p, note = _le_peak(r, n, m, itemsize(r), budget_bytes)
+            peak, notes = max(peak, p + 2 * k * n * m * 8), notes or note
+        out.append(StageEstimate("elasticity", "run", len(runs), total, peak, budget_bytes, note=notes))
+    h = s.get("histograms")
+    if h is not None:
+        total, peak, notes = 0, 0, ""
+        for r in runs:
+            split = r.data.n_train if h["split"] == "train" else r.data.n_test
+            n_cls = len(h["classes"]) if h["classes"] is not None else r.data.n_classes
+            per = max(1, split // max(1, r.data.n_classes))
+            n = n_cls * min(int(h["n_per_class"]), per)
+            v = summary_vars((), n_cls)
+            v.update(den=((n,), 8), rel_change=((n,), 8), image_i=((n,), 8), label_i=((n,), 8), index_i=((n,), 8),
+                     class_name_i=((n_cls,), 16), class_name_j=((n_cls,), 16))  # fmt: skip
+            if n <= s["max_full"]:
+                v.update(le=((n, n), 8), image_j=((n,), 8), label_j=((n,), 8))
+            total += netcdf_nbytes(v, attrs_bytes=2100)
+            p, note = _le_peak(r, n, n, itemsize(r), budget_bytes)
+            peak, notes = max(peak, p + 3 * n * n * 8), notes or note
+        n_files = 1 if pretrained else len(runs)
+        out.append(StageEstimate("elasticity", "histograms", n_files, total if not pretrained else total // max(1, len(runs)),
+                                 peak, budget_bytes, note=notes))  # fmt: skip
+    he_su = (s.get("cluster") or {}).get("he_su") if s["probes"] == "train" else None
+    if he_su is not None and not pretrained and runs:
+        r = runs[0]
+        n = len(he_su["primary"]) * int(he_su["n_per_class"])
+        v = {"similarity": ((n, n), 8), "image_i": ((n,), 8), "image_j": ((n,), 8), "label": ((n,), 8),
+             "cluster_accuracy": ((), 8), "cluster_ari": ((), 8), "baseline": ((2,), 8), "baseline_accuracy": ((2,), 8),
+             "baseline_ari": ((2,), 8)}  # fmt: skip
+        peak = PROCESS_BYTES + 4 * r.state_bytes + 8 * n * n * 8
+        out.append(StageEstimate("elasticity", "he_su", 1, netcdf_nbytes(v, attrs_bytes=350), peak, None))
+    return out

@@ -137,4 +137,5 @@ MEASURE = Measure(
         Claim("random_labels_data_raises_peak", ("Fig 11",), "With random labels more training data raises the LC peak",
               "Spearman rho of training-set size vs peak LC", ("compute",)),
     ),
+    estimate="gendyn.lc.stage:estimate",
 )  # fmt: skip

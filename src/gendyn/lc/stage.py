@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
     from gendyn.data import Data
 
-__all__ = ["SPLITS", "compute", "regions", "robust", "lc_points", "data_range"]
+__all__ = ["SPLITS", "compute", "regions", "robust", "estimate", "lc_points", "data_range"]
 
 logger = logging.getLogger(__name__)
 
@@ -466,3 +466,81 @@ def robust(run: RunSource | Path | str, settings: Mapping[str, Any], *, job: Ana
         settings=json.dumps(s, sort_keys=True),
     )
     return ds
+
+
+# --------------------------------------------------------------------------- estimate (gendyn plan)
+
+#: Linear regions assumed per anchor-plane map when estimating ``regions`` (not knowable before
+#: the run: it is what the stage measures) and polygon vertices per region.
+_ASSUMED_REGIONS = 1200
+_VERTICES_PER_REGION = 4
+
+
+def estimate(settings: Mapping[str, Any], runs: Any, *, experiment: Mapping[str, Any], budget_bytes: int) -> list[Any]:
+    """Sizes and peak memory of ``lc compute``, ``lc regions`` and ``lc robust`` (``gendyn plan``).
+
+    ``runs`` are the experiment's :class:`gendyn.plan.RunShape`. Records are chosen as the stages
+    choose them (:func:`gendyn.stage.select_records` of the checkpoint steps); the vertex chunk of
+    ``compute`` is the one :func:`gendyn.lc.complexity.local_complexity` sizes to the budget.
+    """
+    from gendyn.lc.complexity import _chunk_points
+    from gendyn.plan import PROCESS_BYTES, StageEstimate
+    from gendyn.stage import select_records
+    from gendyn.store import netcdf_nbytes
+
+    s = dict(settings)
+    n_rad, p = len(s["radii"]), int(s["n_directions"])
+    n_vert = 2 * p + int(s["include_center"])
+    sizes = {"compute": 0, "regions": 0, "robust": 0}
+    peaks = {"compute": 0, "regions": 0, "robust": 0}
+    for r in runs:
+        n_lay = len(r.layers) + (1 if s["count_sites"] == "linear" else 0)
+        units = r.n_units + (r.data.n_classes if s["count_sites"] == "linear" else 0)
+        k = len(select_records(r.checkpoint_steps, s["n_records"]))
+        n_tr = r.data.n_train if s["n_train"] is None else min(int(s["n_train"]), r.data.n_train)
+        n_te = r.data.n_test if s["n_test"] is None else min(int(s["n_test"]), r.data.n_test)
+        n_max = max(n_tr, n_te, int(s["n_random"]))
+        v = {"lc": ((k, 3, n_rad, n_max, n_lay), 4), "point_index": ((3, n_max), 8), "point_label": ((3, n_max), 8),
+             "n_points": ((3,), 8), "lc_mean": ((k, 3, n_rad), 4), "lc_std": ((k, 3, n_rad), 4),
+             "lc_layer_mean": ((k, 3, n_rad, n_lay), 4), "lc_layer_fraction_mean": ((k, 3, n_rad, n_lay), 8)}  # fmt: skip
+        for name in ("record", "step", "epoch", "train_acc", "test_acc", "train_loss", "test_loss"):
+            v[name] = ((k,), 8)
+        for name in ("layer", "module", "n_units"):
+            v[name] = ((n_lay,), 8)
+        v.update(split=((3,), 8), radius=((n_rad,), 8), point=((n_max,), 8))
+        sizes["compute"] += netcdf_nbytes(v, attrs_bytes=2100)
+        per_vertex = r.itemsize * (r.input_numel + 3 * units)
+        chunk = _chunk_points(n_vert, per_vertex, int(s["max_batch"]), budget_bytes)
+        points = n_tr + n_te + int(s["n_random"])
+        peaks["compute"] = max(peaks["compute"], PROCESS_BYTES + 2 * r.state_bytes + min(chunk, points) * n_vert * per_vertex
+                               + points * r.input_numel * 8)  # fmt: skip
+        rg = s["regions"]
+        if rg["enabled"]:
+            kr = len(select_records(r.checkpoint_steps, rg["n_records"]))
+            n_poly = kr * _ASSUMED_REGIONS
+            n_loc = int(rg["local_points"])
+            kl = len(select_records(r.checkpoint_steps, rg["local_n_records"])) if n_loc else 0
+            v = {name: ((n_poly,), 8) for name in ("region_record", "region_start", "region_size", "region_pattern", "region_class")}
+            v.update(vertex_uv=((n_poly * _VERTICES_PER_REGION, 2), 8), n_regions=((kr,), 8), record=((kr,), 8), step=((kr,), 8))
+            if n_loc:
+                v.update(local_n_regions=((kl, n_loc), 8), local_lc=((kl, n_loc), 8), local_step=((kl,), 8))
+            sizes["regions"] += netcdf_nbytes(v, attrs_bytes=2400)
+            peaks["regions"] = max(peaks["regions"], PROCESS_BYTES + 2 * r.state_bytes + 64 * _ASSUMED_REGIONS * (units + 64))
+        rb = s["robust"]
+        if rb["enabled"]:
+            kb = len(select_records(r.checkpoint_steps, rb["n_records"]))
+            n_pts = min(int(rb["n_points"]), r.data.n_test)
+            v = {"robust_acc": ((kb,), 8), "clean_acc": ((kb,), 8), "correct_robust": ((kb, n_pts), 1),
+                 "correct_clean": ((kb, n_pts), 1), "point_index": ((n_pts,), 8), "record": ((kb,), 8), "step": ((kb,), 8)}  # fmt: skip
+            sizes["robust"] += netcdf_nbytes(v, attrs_bytes=1200)
+            batch = min(int(rb["batch_size"]), n_pts)
+            # a PGD step keeps every activation for the backward pass, plus the input and its gradient
+            peaks["robust"] = max(peaks["robust"], PROCESS_BYTES + 2 * r.state_bytes
+                                  + batch * r.itemsize * (4 * r.input_numel + 3 * units))  # fmt: skip
+    out = [StageEstimate("lc", "compute", len(runs), sizes["compute"], peaks["compute"], budget_bytes)]
+    if s["regions"]["enabled"]:
+        out.append(StageEstimate("lc", "regions", len(runs), sizes["regions"], peaks["regions"], None,
+                                 note=f"assumes {_ASSUMED_REGIONS} linear regions per map; the count is what it measures"))  # fmt: skip
+    if s["robust"]["enabled"]:
+        out.append(StageEstimate("lc", "robust", len(runs), sizes["robust"], peaks["robust"], None))
+    return out

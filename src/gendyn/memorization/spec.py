@@ -105,4 +105,5 @@ MEASURE = Measure(
         Claim("basin_ratio", ("Fig 3",), "The less stable basin is (2/3)^1000 = 1/1.2e176 of the stable one",
               "log10 of the basin-size ratio for n = 1000"),
     ),
+    estimate="gendyn.memorization.stage:estimate",
 )  # fmt: skip

@@ -29,7 +29,7 @@ from gendyn.stage import RunSource
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Runs", "experiment_runs", "runs_from_files", "summary", "summary_table", "summary_csv", "RUNS_TABLE"]
+__all__ = ["Runs", "experiment_runs", "runs_from_files", "summary", "estimate", "summary_table", "summary_csv", "RUNS_TABLE"]
 
 logger = logging.getLogger(__name__)
 
@@ -197,3 +197,30 @@ def summary_table(ds: xr.Dataset) -> pd.DataFrame:
 def summary_csv(ds: xr.Dataset) -> str:
     """``summary.csv``: :func:`summary_table` as CSV text, floats with 6 significant digits."""
     return summary_table(ds).to_csv(index=False, float_format="%.6g")
+
+
+# --------------------------------------------------------------------------- estimate (gendyn plan)
+
+#: Columns of the summary (dim ``run``), as :func:`gendyn.memorization.summary.summarize` writes them.
+_SUMMARY_COLUMNS = (
+    "epochs_to_threshold", "censored_at", "n_epochs", "final_train_acc", "final_test_acc", "final_heldout_acc",
+    "final_gap", "max_gap", "test_acc_last", "heldout_acc_last", "split_fraction", "gradnorm_first_weight_peak",
+    "gradnorm_first_weight_final",
+)  # fmt: skip
+
+
+def estimate(settings: Mapping[str, Any], runs: Sequence[Any], *, experiment: Mapping[str, Any], budget_bytes: int) -> list[Any]:
+    """Size and peak memory of ``memorization summary`` (``gendyn plan``): one row per run, plus the CSV.
+
+    The stage holds every run's ``/metrics`` at once (records x metrics x 8 bytes each).
+    """
+    from gendyn.plan import PROCESS_BYTES, StageEstimate
+    from gendyn.store import netcdf_nbytes
+
+    n = len(runs)
+    swept = len(experiment.get("sweep") or {})
+    v = {k: ((n,), 8) for k in (*_SUMMARY_COLUMNS, "run", "objective")}
+    v.update({f"swept{i}": ((n,), 8) for i in range(swept)})
+    csv = n * (len(_SUMMARY_COLUMNS) + swept + 2) * 12 + 400
+    held = sum(r.n_records * (r.n_metrics + 1) * 8 for r in runs)
+    return [StageEstimate("memorization", "summary", 1, netcdf_nbytes(v, attrs_bytes=1200) + csv, PROCESS_BYTES + 4 * held, None)]

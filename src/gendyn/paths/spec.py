@@ -122,4 +122,5 @@ MEASURE = Measure(
               "The early/mid cross-path ratio relates roughly linearly to generalization across models",
               "Pearson r between the early/mid ratio and the final test accuracy over runs", ("summary",), "pooled"),
     ),
+    estimate="gendyn.paths.stage:estimate",
 )  # fmt: skip

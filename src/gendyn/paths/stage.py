@@ -26,7 +26,7 @@ from gendyn.stage import NotEnoughRecords, RunSource
 if TYPE_CHECKING:
     import xarray as xr
 
-__all__ = ["compute", "summary", "resolve_layers", "decay_epochs", "overlap_records"]
+__all__ = ["compute", "summary", "estimate", "resolve_layers", "decay_epochs", "overlap_records"]
 
 logger = logging.getLogger(__name__)
 
@@ -556,4 +556,114 @@ def summary(
     out.attrs["diverged_runs"] = json.dumps(diverged)
     for r in rows:
         logger.info("%s: R = %.4f (layer %s), test_acc = %.4f", r["run"], r["R"], r["layer"], r["test_acc"])
+    return out
+
+
+# --------------------------------------------------------------------------- estimate (gendyn plan)
+
+
+def _compute_variables(
+    s: Mapping[str, Any], n_rec: int, n_img: int, n_lay: int, n_real: int, *, acts: bool, n_ov: int
+) -> dict[str, tuple[tuple[int, ...], int]]:
+    """(shape, itemsize) of every variable and coordinate :func:`compute` writes (the same dims)."""
+    lag = int(s["lag"])
+    nr, m = max(0, n_rec - lag), min(int(s["max_pairwise"]), n_img)
+    mo, q, hb = min(int(s["overlap_images"]), n_img), len(s["quantiles"]), int(s["hist_bins"])
+    nb, nc, db = len(s["baselines"]), int(s["n_candidates"]), int(s["distance_bins"])
+    v: dict[str, tuple[tuple[int, ...], int]] = {}
+    for prefix in ("cross_path", *(("act_cross",) if acts else ())):
+        v[prefix] = ((nr, n_lay, m, m), 4)
+        for k in ("mean", "within", "between", "nan_fraction", "n_pairs"):
+            v[f"{prefix}_{k}"] = ((nr, n_lay), 8)
+        v[f"{prefix}_hist"] = ((nr, n_lay, hb), 8)
+        v[f"{prefix}_q"] = ((nr, n_lay, q), 8)
+    v.update(self_sim=((nr, n_lay, n_img), 8), self_sim_mean=((nr, n_lay), 8), self_sim_q=((nr, n_lay, q), 8))
+    v["n_active"] = ((nr, n_lay, n_img), 8)
+    if nb and n_img >= nc + 1:
+        v.update(nn_rank=((nr, n_lay, nb, nc), 8), nn_candidate_image=((nb, nc), 8), nn_kendall_tau=((nr, n_lay, nb), 8))
+        v.update(nn_n_top1_changes=((n_lay, nb), 8), nn_n_distinct_top=((n_lay, nb), 8), baseline=((nb,), 8), candidate=((nc,), 8))
+        if acts:
+            v.update(nn_rank_act=((nr, n_lay, nb, nc), 8), nn_act_n_top1_changes=((n_lay, nb), 8), nn_act_n_distinct_top=((n_lay, nb), 8))
+    if n_ov:
+        v["overlap"] = ((n_ov, n_lay, mo, mo), 4)
+        for k in ("pearson", "spearman", "n_pairs"):
+            v[f"overlap_{k}"] = ((n_ov, n_lay), 8)
+        for k in ("median", "q25", "q75", "count"):
+            v[f"overlap_binned_{k}"] = ((n_ov, n_lay, db), 8)
+        v["input_dist"] = ((mo, mo), 8)
+        for k in ("overlap_record", "overlap_step", "overlap_epoch"):
+            v[k] = ((n_ov,), 8)
+        for k in ("overlap_image_i", "overlap_image_j"):
+            v[k] = ((mo,), 8)
+        for k in ("dist_bin", "dist_bin_lo", "dist_bin_hi"):
+            v[k] = ((db,), 8)
+    for k in ("early_mid_ratio", "early_mean", "mid_mean", "layer", "layer_index", "n_units"):
+        v[k] = ((n_lay,), 8)
+    for k in ("record", "step", "prev_step", "epoch", "prev_epoch"):
+        v[k] = ((nr,), 8)
+    for k in ("image", "tracked_image", "index", "label"):
+        v[k] = ((n_img,), 8)
+    v.update(image_i=((m,), 8), image_j=((m,), 8), quantile=((q,), 8))
+    for k in ("bin", "bin_lo", "bin_hi"):
+        v[k] = ((hb,), 8)
+    if acts:
+        for k in ("act_bin", "act_bin_lo", "act_bin_hi"):
+            v[k] = ((hb,), 8)
+    del n_real
+    return v
+
+
+def estimate(settings: Mapping[str, Any], runs: Sequence[Any], *, experiment: Mapping[str, Any], budget_bytes: int) -> list[Any]:
+    """Sizes and peak memory of ``paths compute`` (per run) and ``paths summary`` (``gendyn plan``).
+
+    ``runs`` are the experiment's :class:`gendyn.plan.RunShape`. The peak of ``compute`` is the
+    outputs it holds (:func:`gendyn.paths.streaming.reserved_bytes`, refused above half the
+    budget) plus the pairwise stage's own plan (:func:`gendyn.paths.gram.plan_blocks`) for the
+    widest analysed layer plus that layer's masks when they are read into memory.
+    """
+    from gendyn.paths.gram import plan_blocks
+    from gendyn.paths.streaming import CrossPathOptions, reserved_bytes
+    from gendyn.plan import PROCESS_BYTES, StageEstimate
+    from gendyn.store import netcdf_nbytes
+
+    s = dict(settings)
+    total, peak, fails = 0, 0, ""
+    for r in runs:
+        names = [lay.name for lay in r.layers]
+        layers = resolve_layers(s["layers"], names)
+        by_name = {lay.name: lay for lay in r.layers}
+        n_img = r.n_tracked_train if s["split"] == "train" else r.n_tracked_test
+        n_real = len(layers)
+        n_lay = n_real + (1 if s["layers_combined"] == "sum" else 0)
+        rec = r.config["recording"]
+        acts = bool(rec["activations"]) and s["activations"] not in (False, "false")
+        n_ov = 1 if s["overlap_epochs"] is None else len(set(s["overlap_epochs"]))
+        variables = _compute_variables(s, r.n_records, n_img, n_lay, n_real, acts=acts, n_ov=n_ov)
+        total += netcdf_nbytes(variables, attrs_bytes=4600 + 40 * len(names))
+        opts = CrossPathOptions(lag=int(s["lag"]), max_pairwise=int(s["max_pairwise"]), hist_bins=int(s["hist_bins"]),
+                                overlap_images=int(s["overlap_images"]))  # fmt: skip
+        held = reserved_bytes(n_lay, r.n_records, n_img, opts, n_overlap_records=n_ov, activations=acts)
+        if held > budget_bytes // 2 and not fails:
+            fails = (
+                f"run {r.run}: the stored outputs alone need {held / 2**20:.0f} MiB, more than half the "
+                f"{budget_bytes / 2**20:.0f} MiB budget; lower max_pairwise / overlap_images or raise mem_budget_mb"
+            )
+        widest = max((by_name[k] for k in layers), key=lambda lay: lay.n_units) if layers else None
+        work = 0
+        if widest is not None and n_img >= 2:
+            stage_budget = budget_bytes - held
+            try:
+                work = plan_blocks(n_img, widest.n_units, mem_budget_bytes=max(stage_budget, 1), lag=int(s["lag"]),
+                                   kind="act" if acts else "mask").est_bytes  # fmt: skip
+            except MemoryError as e:
+                fails = fails or f"run {r.run}: {e}"
+            layer_bytes = r.n_records * n_img * (widest.n_units * (np.dtype(rec["activations_dtype"]).itemsize if acts else 1))
+            if layer_bytes <= stage_budget // 8:
+                work += layer_bytes if acts else layer_bytes // 8
+        peak = max(peak, PROCESS_BYTES + held + work)
+    out = [StageEstimate("paths", "compute", len(runs), total, peak, budget_bytes, fails=fails)]
+    summary_bytes = netcdf_nbytes({k: ((len(runs),), 8) for k in (
+        "R", "early", "mid", "test_acc", "train_acc", "run", "experiment", "model", "data", "layer", "layer_index",
+        "stage_epochs")}, attrs_bytes=600)  # fmt: skip
+    out.append(StageEstimate("paths", "summary", 1, summary_bytes, PROCESS_BYTES + 2**20 * len(runs), None))
     return out

@@ -39,7 +39,7 @@ from gendyn.paths.gram import (
 from gendyn.paths.similarity import Norm, _cosine_from_gram, _overlap_values, _ratio, _self_from_counts
 from gendyn.paths.stats import _hist_update, histogram_quantiles, neighbour_ranks, rank_changes
 
-__all__ = ["CrossPathOptions", "CrossPathResult", "cross_path_dataset"]
+__all__ = ["CrossPathOptions", "CrossPathResult", "cross_path_dataset", "reserved_bytes"]
 
 logger = logging.getLogger(__name__)
 
@@ -198,6 +198,27 @@ def cross_path_dataset(
         return run.result()
 
 
+def reserved_bytes(
+    n_layers: int, n_records: int, n_images: int, options: CrossPathOptions, *, n_overlap_records: int, activations: bool
+) -> int:
+    """Bytes of the outputs :func:`cross_path_dataset` holds for the whole analysis.
+
+    They are reserved from the memory budget before the pairwise tiles are sized; the analysis
+    refuses to start (``MemoryError``) when they exceed half the budget.
+    """
+    o = options
+    nr = max(0, n_records - int(o.lag))
+    m = min(int(o.max_pairwise), n_images)
+    mo = n_images if o.overlap_images is None else min(int(o.overlap_images), n_images)
+    n_var = 2 if activations else 1
+    return (
+        n_layers * nr * m * m * 8 * n_var
+        + n_layers * n_overlap_records * (mo * mo * 4 + m * m * 8)
+        + n_layers * n_records * n_images * 8
+        + n_layers * nr * o.hist_bins * 8 * n_var
+    )
+
+
 # =========================================================================== streaming summaries
 
 
@@ -340,13 +361,7 @@ class _RunAnalysis:
                 raise ValueError(f"activations lack layers {missing}")
 
         # Outputs held for the whole analysis are reserved from the budget first.
-        n_var = 2 if self.use_acts else 1
-        out_bytes = (
-            n_lay * nr * m * m * 8 * n_var
-            + n_lay * len(self.ov_recs) * (mo * mo * 4 + m * m * 8)
-            + n_lay * n_rec * n * 8
-            + n_lay * nr * o.hist_bins * 8 * n_var
-        )
+        out_bytes = reserved_bytes(n_lay, n_rec, n, o, n_overlap_records=len(self.ov_recs), activations=self.use_acts)
         if out_bytes > budget // 2:
             raise MemoryError(
                 f"the stored outputs alone need {out_bytes / 2**20:.0f} MiB of the {budget / 2**20:.0f} MiB budget; "
