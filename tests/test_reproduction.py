@@ -892,6 +892,27 @@ def test_engine_on_a_tiny_run_lists_every_figure_and_names_its_sources(tiny_resu
     assert by  # rows are keyed for debugging output on failure
 
 
+def test_a_run_whose_analysis_was_skipped_as_diverged_is_named_not_fatal(tiny_results: Path, tmp_path: Path) -> None:
+    """A diverged run's paths analysis is a skipped-run file (issue #15): the index leaves the
+    run out of the claim, names it as diverged, and still gives a verdict from the other run."""
+    import shutil
+
+    from gendyn import store
+
+    root = tmp_path / "results"
+    shutil.copytree(tiny_results, root)
+    nc = root / "tinyexp" / "analysis" / "paths" / "seed1.nc"
+    attrs = dict(store.open_analysis(nc).attrs)
+    nc.unlink()
+    store.write_netcdf(store.skipped_dataset("1 records but lag=1", attrs), nc, measure="paths")
+    fig5 = [r for r in build_index(root, DECLARED, SETTINGS) if (r["paper"], r["figure"]) == ("000", "Fig 5")]
+    assert len(fig5) == 3
+    for r in fig5:
+        assert r["verdict"] != NOT_RUN and "claim failed" not in r["note"], r
+        assert "seed1 diverged at step 7" in r["note"], r
+        assert "seed1.nc" not in r["files"], r
+
+
 def test_changing_a_threshold_changes_the_verdict(tiny_results: Path) -> None:
     base = {r["claim"]: r for r in build_index(tiny_results, DECLARED, SETTINGS) if r["figure"] == "Fig 2" and r["paper"] == "001"}
     strict = stage_settings("reproduction", {"thresholds": {"lc": {"first_descent": 2.0, "first_descent_partial": 2.0}}})

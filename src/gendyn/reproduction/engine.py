@@ -101,6 +101,8 @@ class _Reader:
 
 def _evidence(reader: _Reader, measure: registry.Measure, claim: registry.Claim, group: Group, study: bool) -> tuple[Evidence, list[str], list[str], dict[tuple[str, str], tuple[str, ...]]]:
     """(evidence, problems that make the row `not run`, runs left out, files per run key + ("", "") for experiment files)."""
+    from gendyn import store
+
     per_run = [s for s in claim.needs if "{run}" in measure.stage(s).output]
     per_exp = [s for s in claim.needs if "{run}" not in measure.stage(s).output]
     problems: list[str] = []
@@ -124,17 +126,21 @@ def _evidence(reader: _Reader, measure: registry.Measure, claim: registry.Claim,
             if isinstance(r, str):
                 left_out.append(f"{name}/{rid}: {r}")
                 continue
-            analyses, own, missing = {}, [], []
+            analyses, own, missing, skipped = {}, [], [], []
             for stage in per_run:
                 rel = f"{name}/{measure.stage(stage).output.format(run=rid)}"
                 ds = reader.dataset(rel)
                 if ds is None:
                     missing.append(rel)
+                elif store.is_skipped(ds):  # the stage skipped the run (a diverged run: too few records)
+                    skipped.append(f"{rel} ({ds.attrs[store.SKIPPED_ATTR]})")
                 else:
                     analyses[stage] = ds
                     own.append(rel)
-            if missing and not r.diverged:
-                left_out.append(f"{name}/{rid}: missing {', '.join(missing)}")
+            if (missing or skipped) and not r.diverged:
+                why = [f"missing {', '.join(missing)}"] if missing else []
+                why += [f"skipped {', '.join(skipped)}"] if skipped else []
+                left_out.append(f"{name}/{rid}: {'; '.join(why)}")
                 continue
             run_files = tuple(own) if per_run else r.files
             runs.append(RunResult(r.experiment, r.run, r.config, r.attrs, r.metrics, analyses, run_files))
