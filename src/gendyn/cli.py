@@ -284,7 +284,7 @@ def _parser() -> argparse.ArgumentParser:
         "runs, jobs per rule and GPU jobs (from Snakemake's own DAG), the bytes of run.h5, checkpoints.h5 and the "
         "analysis outputs (from shapes), and a peak-memory estimate per analysis stage against its budget.",
     )
-    s.add_argument("configs", nargs="+", help="config files, merged after the Snakefile's config/config.yaml")
+    s.add_argument("configs", nargs="+", help="config files, merged in order: the whole configuration, as with snakemake --configfile")
     s.add_argument("--json", action="store_true", help='print {"experiments": {NAME: {"runs", "jobs", "bytes": {...}}}}')
     s.add_argument("--calibrate", action="store_true",
                    help="time a few training steps of every model on this machine (GPU if visible) and estimate the training time")
