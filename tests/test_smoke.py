@@ -12,8 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from gendyn.cli import _merge
-from gendyn.config import active_experiments, expand_experiment, load_yaml, validate_config
+from gendyn.config import active_experiments, expand_experiment, load_workflow_config, validate_config
 from gendyn.smoke import EPOCHS, N_TRACKED, STEPS, smoke_config, write_standins, write_weights
 
 from conftest import BIN
@@ -23,7 +22,8 @@ CONFIGS = sorted((ROOT / "config" / "experiments").glob("*.yaml"))
 
 
 def _merged(path: Path) -> dict:
-    return validate_config(_merge(load_yaml(ROOT / "config" / "config.yaml"), load_yaml(path)))
+    """The configuration ``snakemake --configfile PATH`` builds (the file is the whole configuration)."""
+    return load_workflow_config([path])
 
 
 #: Keys a smoke run may change, per section (sizes, schedules, paths, resources); all others stay.
