@@ -644,9 +644,13 @@ def estimate(settings: Mapping[str, Any], runs: Any, *, experiment: Mapping[str,
     if he_su is not None and not pretrained and runs:
         r = runs[0]
         n = len(he_su["primary"]) * int(he_su["n_per_class"])
-        v = {"similarity": ((n, n), 8), "image_i": ((n,), 8), "image_j": ((n,), 8), "label": ((n,), 8),
-             "cluster_accuracy": ((), 8), "cluster_ari": ((), 8), "baseline": ((2,), 8), "baseline_accuracy": ((2,), 8),
+        # the dataset of he_su(): ripple, kernel and change matrices, per-update vectors, one
+        # clustering score per form and per baseline
+        v = {"ripple": ((n, n), 8), "kernel": ((n, n), 8), "change": ((n, n), 8), "image_i": ((n,), 8),
+             "image_j": ((n,), 8), "label": ((n,), 8), "index": ((n,), 8), "lr_used": ((n,), 8), "dloss": ((n,), 8),
+             "output": ((n,), 8), "form": ((2,), 24), "cluster_accuracy": ((2,), 8), "cluster_ari": ((2,), 8),
+             "train_loss": ((), 8), "baseline": ((2,), 24), "baseline_accuracy": ((2,), 8),
              "baseline_ari": ((2,), 8)}  # fmt: skip
         peak = PROCESS_BYTES + 4 * r.state_bytes + 8 * n * n * 8
-        out.append(StageEstimate("elasticity", "he_su", 1, netcdf_nbytes(v, attrs_bytes=350), peak, None))
+        out.append(StageEstimate("elasticity", "he_su", 1, netcdf_nbytes(v, attrs_bytes=2700), peak, None))
     return out
