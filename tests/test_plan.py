@@ -243,7 +243,7 @@ def test_gendyn_plan_json_of_the_default_config(cli_env) -> None:
     cfg = validate_config(load_yaml(ROOT / "config" / "config.yaml"))
     assert set(plan["experiments"]) == set(active_experiments(cfg))
     for name, e in plan["experiments"].items():
-        assert e["runs"] >= 1 and e["jobs"] >= 3 * e["runs"], name
+        assert e["runs"] >= 1 and e["jobs"] >= 2 * e["runs"], name  # train + run_config; figures may be first-seed only
         assert set(e["bytes"]) >= {"run_h5", "checkpoints_h5", "analysis"}
         assert e["bytes"]["checkpoints_h5"] > 0 and e["gpu_jobs"] == 0
     assert plan["experiments"]["quick"]["jobs_by_rule"]["train"] == 2

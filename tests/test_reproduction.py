@@ -760,7 +760,7 @@ def test_default_config_declares_quick_analogues() -> None:
     d = declarations(validate_config(default_config()))
     assert d["experiments"]["lc_quick"]["001:Fig 2"] == ["init_scale1"]
     assert d["experiments"]["lc_quick"]["001:Fig 9"] == ["init_scale8"]
-    assert d["experiments"]["memorization_quick"]["003:Fig 2a"] == ["nameJ0_seed0"]
+    assert d["experiments"]["memorization_quick"]["003:Fig 2a"] == ["nameJ0_seed0", "nameJ0_seed1", "nameJ0_seed2"]
     assert set(d["studies"]["quick"]) == {"002:Fig 1", "002:Fig 2", "002:Fig 3", "002:Fig 4", "002:Sec. 3"}
     assert "quick" not in d["experiments"]  # the foundation smoke experiment declares nothing
 

@@ -72,7 +72,8 @@ def figure_subcategory(figure_set, experiment):
 
 def experiment_declared(figure_set, experiment):
     """What the experiment (or neurashed study) declares in `reproduces`, as
-    {"PAPER:FIGURE": [run ids]} (gendyn.reproduction.declare); None when it declares nothing."""
+    {"PAPER:FIGURE": [run ids]} (gendyn.reproduction.declare); None when it declares nothing.
+    """
     if figure_set == "neurashed":
         ids = REPRODUCTION["studies"].get(experiment)
         return None if ids is None else {i: [] for i in ids}

@@ -12,7 +12,9 @@ def lc_regions_inputs(wildcards):
     """The run, and its LC analysis when the maps sit at the LC curve's phases."""
     inputs = lc_run_inputs(wildcards)
     if analysis_config(wildcards.experiment, "lc")["regions"]["at"] == "lc_phases":
-        inputs["lc"] = f"{RESULTS}/{wildcards.experiment}/analysis/lc/{wildcards.run}.nc"
+        inputs["lc"] = (
+            f"{RESULTS}/{wildcards.experiment}/analysis/lc/{wildcards.run}.nc"
+        )
     return inputs
 
 
